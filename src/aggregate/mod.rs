@@ -1,0 +1,1 @@
+//! Aggregation of user records into larger records (STUB: KPL comes with the Kinesis work).

@@ -1,0 +1,33 @@
+//! kinesis-tail: tails log files and ships their lines to Amazon Kinesis Data Streams and
+//! Amazon Data Firehose, losing nothing; a drop-in replacement for the Amazon Kinesis
+//! Agent (Java).
+//!
+//! # Layout
+//!
+//! - [`config`]: raw file → validated [`config::Config`] (YAML, Java `agent.json`).
+//! - [`daemon`]: wiring only: one pipeline per flow, bounded channels, ordered shutdown.
+//! - [`event`]: the types passed between stages (file identity, record IDs, batches).
+//! - [`tail`]: discovery, file identity, the reader loop, checkpoints on disk.
+//! - [`framing`]: bytes → records (lines, multi-line, headers, footers, truncation).
+//! - [`process`]: the processor chain (`dataProcessingOptions`).
+//! - [`partition`]: partition keys.
+//! - [`pipeline`]: one flow's reader thread: tail → framing → processors → batches.
+//! - [`aggregate`]: KPL aggregated records.
+//! - [`sink`]: destinations (Kinesis, Firehose, local file) and their retries.
+//! - [`ack`]: the only place that moves a checkpoint forward.
+//! - [`metrics`]: counters per flow.
+//! - [`aws`]: SDK clients from the configuration.
+
+pub mod ack;
+pub mod aggregate;
+pub mod aws;
+pub mod config;
+pub mod daemon;
+pub mod event;
+pub mod framing;
+pub mod metrics;
+pub mod partition;
+pub mod pipeline;
+pub mod process;
+pub mod sink;
+pub mod tail;

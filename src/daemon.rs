@@ -1,1 +1,387 @@
-//! (stub)
+//! Wiring only: one reader thread and one delivery task per flow, joined by a bounded
+//! channel; the checkpoint writer; the progress log; the ordered shutdown.
+//!
+//! ```text
+//!  files ─▶ [reader thread: tail → framing → processors → batches] ──(publishQueueCapacity)──▶
+//!        ─▶ [delivery task: up to maxInFlightRequests sink.deliver()] ─▶ ack ─▶ checkpoints
+//! ```
+//!
+//! Shutdown, in order: stop reading; the readers send what they have read; deliveries run
+//! until every queued batch is acknowledged or `shutdownTimeoutMillis` passes; the
+//! checkpoints (acknowledged ranges only) are written; `run` returns.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::ack::FlowCheckpoints;
+use crate::config::Config;
+use crate::event::Batch;
+use crate::metrics::{FlowStats, Stats};
+use crate::pipeline::FlowReader;
+use crate::process::Chain;
+use crate::sink::Sink;
+use crate::tail::checkpoint::{self, Checkpoints, Entry};
+
+/// Checkpoints are written at most this often (SPEC §5).
+pub const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
+
+/// How `run` behaves.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunOptions {
+    /// `run --once`: ship what the files hold now, wait for acknowledgements, return.
+    pub once: bool,
+}
+
+/// What a run did, for callers and tests.
+#[derive(Debug)]
+pub struct Summary {
+    /// The counters of every flow.
+    pub stats: Arc<Stats>,
+    /// True when shutdown gave up on unacknowledged batches (they are re-read next time).
+    pub timed_out: bool,
+}
+
+struct FlowRuntime {
+    id: String,
+    checkpoints: Arc<FlowCheckpoints>,
+}
+
+/// Runs the agent until `shutdown` completes (or, with `once`, until everything is shipped).
+pub async fn run(
+    config: Config,
+    options: RunOptions,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<Summary> {
+    let loaded = tokio::task::spawn_blocking({
+        let path = config.checkpoint_file.clone();
+        move || checkpoint::load(&path)
+    })
+    .await?;
+    let mut on_disk = loaded.checkpoints.flows;
+    let stats = Stats::new(config.flows.len());
+    let stop = CancellationToken::new();
+    let abort = CancellationToken::new();
+
+    // Sinks first: a destination that cannot even be built is a runtime failure.
+    let mut sinks = Vec::new();
+    for (i, flow) in config.flows.iter().enumerate() {
+        sinks.push(Arc::new(
+            Sink::new(&config, flow, Arc::clone(&stats.flows[i])).await?,
+        ));
+    }
+    let limits = futures_join_all(sinks.iter().map(|s| {
+        let s = Arc::clone(s);
+        async move { s.preflight().await }
+    }))
+    .await;
+
+    let mut flows = Vec::new();
+    let mut readers = Vec::new();
+    let mut deliveries = JoinSet::new();
+    let mut used_ids = std::collections::HashSet::new();
+    for (i, flow) in config.flows.iter().enumerate() {
+        let mut id = flow.id.clone();
+        let mut n = 2;
+        while !used_ids.insert(id.clone()) {
+            id = format!("{}#{n}", flow.id);
+            n += 1;
+        }
+        let checkpoints = Arc::new(FlowCheckpoints::new(
+            on_disk.remove(&id).unwrap_or_default(),
+        ));
+        let (tx, rx) = tokio::sync::mpsc::channel::<Batch>(flow.publish_queue_capacity.max(1));
+        let fstats = Arc::clone(&stats.flows[i]);
+        deliveries.spawn(deliver_loop(
+            rx,
+            Arc::clone(&sinks[i]),
+            Arc::clone(&checkpoints),
+            Arc::clone(&stats),
+            fstats.clone(),
+            flow.max_in_flight.max(1),
+            abort.clone(),
+        ));
+        let reader = FlowReader {
+            flow: flow.clone(),
+            checkpoints: Arc::clone(&checkpoints),
+            stats: fstats,
+            tx,
+            stop: stop.clone(),
+            abort: abort.clone(),
+            runtime: tokio::runtime::Handle::current(),
+            once: options.once,
+            first_start: loaded.first_start,
+            max_record_bytes: limits[i].unwrap_or_else(|| flow.default_max_record_bytes()),
+            max_open_files: config.max_open_files,
+            rescan_interval: config.rescan_interval,
+            chain: Chain::new(flow),
+        };
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+        std::thread::Builder::new()
+            .name(format!("flow-{i}"))
+            .spawn(move || {
+                reader.run();
+                let _ = done_tx.send(());
+            })?;
+        readers.push(done_rx);
+        flows.push(FlowRuntime { id, checkpoints });
+    }
+    let flows = Arc::new(flows);
+    // Entries of flows no longer configured are kept (until their TTL) so that a flow
+    // removed and added back resumes where it was.
+    let carried = Arc::new(on_disk);
+    let ttl_secs = config.checkpoint_ttl.as_secs();
+
+    let writer_stop = CancellationToken::new();
+    let writer = tokio::spawn(checkpoint_writer(
+        config.checkpoint_file.clone(),
+        Arc::clone(&flows),
+        Arc::clone(&carried),
+        ttl_secs,
+        Arc::clone(&stats),
+        writer_stop.clone(),
+    ));
+    let progress = tokio::spawn(progress_log(
+        Arc::clone(&stats),
+        config.status_reporting_period,
+    ));
+    tracing::info!(
+        "kinesis-tail {} started with {} flow(s)",
+        env!("CARGO_PKG_VERSION"),
+        config.flows.len()
+    );
+    crate::notify::sd_notify("READY=1");
+
+    let all_read = async {
+        for r in readers.iter_mut() {
+            let _ = r.await;
+        }
+    };
+    tokio::pin!(all_read);
+    tokio::pin!(shutdown);
+    let mut readers_done = false;
+    if options.once {
+        tokio::select! {
+            _ = &mut all_read => readers_done = true,
+            _ = &mut shutdown => tracing::info!("shutdown requested"),
+        }
+    } else {
+        shutdown.await;
+        tracing::info!("shutdown requested: stopping readers, flushing batches");
+    }
+    crate::notify::sd_notify("STOPPING=1");
+    stop.cancel();
+    if !readers_done {
+        all_read.await;
+    }
+    // Readers are done and their channels closed: deliveries end when every queued batch
+    // is acknowledged. A normal shutdown waits `shutdownTimeoutMillis` for that; `--once`
+    // waits as long as it takes unless a signal asks it to stop.
+    let mut timed_out = false;
+    let drain = async { while deliveries.join_next().await.is_some() {} };
+    if options.once && readers_done {
+        drain.await;
+    } else {
+        match tokio::time::timeout(config.shutdown_timeout, drain).await {
+            Ok(()) => {}
+            Err(_) => {
+                timed_out = true;
+                let pending: u64 = stats.total(|f| &f.batches_pending);
+                tracing::warn!(
+                    "shutdown timeout ({:?}) reached with {pending} batch(es) unacknowledged; they are read again at the next start",
+                    config.shutdown_timeout
+                );
+            }
+        }
+    }
+    abort.cancel();
+    writer_stop.cancel();
+    let _ = writer.await;
+    progress.abort();
+    // The final write: whatever was acknowledged, even if it was within the last second.
+    if let Err(e) =
+        write_checkpoints(&config.checkpoint_file, &flows, &carried, ttl_secs, &stats).await
+    {
+        tracing::error!(
+            "cannot write checkpoint file {}: {e}",
+            config.checkpoint_file.display()
+        );
+    }
+    log_progress(&stats);
+    tracing::info!("kinesis-tail stopped");
+    Ok(Summary { stats, timed_out })
+}
+
+/// Awaits every future, in order. (A tiny `join_all`; no extra crate for one use.)
+async fn futures_join_all<F>(futures: impl Iterator<Item = F>) -> Vec<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let handles: Vec<_> = futures.map(tokio::spawn).collect();
+    let mut out = Vec::with_capacity(handles.len());
+    for h in handles {
+        out.push(h.await.expect("preflight task panicked"));
+    }
+    out
+}
+
+/// Delivers one flow's batches, up to `max_in_flight` at a time, and acknowledges them.
+async fn deliver_loop(
+    mut rx: tokio::sync::mpsc::Receiver<Batch>,
+    sink: Arc<Sink>,
+    checkpoints: Arc<FlowCheckpoints>,
+    stats: Arc<Stats>,
+    fstats: Arc<FlowStats>,
+    max_in_flight: usize,
+    abort: CancellationToken,
+) {
+    let mut in_flight = JoinSet::new();
+    let mut open = true;
+    while open || !in_flight.is_empty() {
+        tokio::select! {
+            biased;
+            _ = abort.cancelled() => {
+                in_flight.abort_all();
+                return;
+            }
+            Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
+            b = rx.recv(), if open && in_flight.len() < max_in_flight => match b {
+                Some(batch) => {
+                    let sink = Arc::clone(&sink);
+                    let checkpoints = Arc::clone(&checkpoints);
+                    let stats = Arc::clone(&stats);
+                    let fstats = Arc::clone(&fstats);
+                    in_flight.spawn(async move {
+                        sink.deliver(&batch).await;
+                        checkpoints.ack(batch.seq, &batch.ranges);
+                        fstats.last_ack_ms.store(stats.now_ms(), Ordering::Relaxed);
+                        fstats.batches_pending.fetch_sub(1, Ordering::Relaxed);
+                    });
+                }
+                None => open = false,
+            },
+        }
+    }
+}
+
+/// Writes the checkpoint file every [`CHECKPOINT_INTERVAL`] when something changed.
+async fn checkpoint_writer(
+    path: std::path::PathBuf,
+    flows: Arc<Vec<FlowRuntime>>,
+    carried: Arc<BTreeMap<String, Vec<Entry>>>,
+    ttl_secs: u64,
+    stats: Arc<Stats>,
+    stop: CancellationToken,
+) {
+    let mut tick = tokio::time::interval(CHECKPOINT_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_error: Option<Instant> = None;
+    let mut failing = false;
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        if !failing && !flows.iter().any(|f| f.checkpoints.is_dirty()) {
+            continue;
+        }
+        match write_checkpoints(&path, &flows, &carried, ttl_secs, &stats).await {
+            Ok(()) => {
+                if failing {
+                    tracing::info!("checkpoint file {} written again", path.display());
+                }
+                failing = false;
+            }
+            Err(e) => {
+                failing = true;
+                // Shipping goes on; the checkpoint catches up once the disk allows.
+                if last_error.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
+                    tracing::error!(
+                        "cannot write checkpoint file {}: {e}; shipping continues, retrying every second",
+                        path.display()
+                    );
+                    last_error = Some(Instant::now());
+                }
+            }
+        }
+    }
+}
+
+async fn write_checkpoints(
+    path: &std::path::Path,
+    flows: &[FlowRuntime],
+    carried: &BTreeMap<String, Vec<Entry>>,
+    ttl_secs: u64,
+    stats: &Stats,
+) -> std::io::Result<()> {
+    let now = checkpoint::unix_now();
+    let mut all = Checkpoints::default();
+    let mut snaps = Vec::new();
+    for f in flows {
+        let snap = f.checkpoints.snapshot(now, ttl_secs);
+        all.flows.insert(f.id.clone(), snap.clone());
+        snaps.push(snap);
+    }
+    for (id, entries) in carried {
+        let kept: Vec<Entry> = entries
+            .iter()
+            .filter(|e| now.saturating_sub(e.last_seen) <= ttl_secs)
+            .cloned()
+            .collect();
+        if !kept.is_empty() {
+            all.flows.insert(id.clone(), kept);
+        }
+    }
+    let p = path.to_path_buf();
+    tokio::task::spawn_blocking(move || checkpoint::save(&p, &all))
+        .await
+        .map_err(std::io::Error::other)??;
+    for (f, snap) in flows.iter().zip(&snaps) {
+        f.checkpoints.mark_persisted(snap);
+    }
+    for f in &stats.flows {
+        f.last_checkpoint_ms
+            .store(stats.now_ms(), Ordering::Relaxed);
+    }
+    Ok(())
+}
+
+/// Logs the Java agent's progress lines every `period`.
+async fn progress_log(stats: Arc<Stats>, period: Duration) {
+    let mut tick = tokio::time::interval(period.max(Duration::from_secs(1)));
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        log_progress(&stats);
+    }
+}
+
+/// The two progress lines, worded as the Java agent's (operators' scripts parse them).
+pub fn progress_lines(stats: &Stats) -> [String; 2] {
+    let parsed = stats.total(|f| &f.records_parsed);
+    let bytes = stats.total(|f| &f.bytes_parsed);
+    let sent = stats.total(|f| &f.records_sent);
+    let behind = stats.total(|f| &f.bytes_behind);
+    [
+        format!(
+            "Agent: Progress: {parsed} records parsed ({bytes} bytes), and {sent} records sent successfully to destinations. Uptime: {}ms",
+            stats.started.elapsed().as_millis()
+        ),
+        format!(
+            "Agent: Tailing is {:.2} MB ({behind} bytes) behind.",
+            behind as f64 / (1024.0 * 1024.0)
+        ),
+    ]
+}
+
+fn log_progress(stats: &Stats) {
+    for line in progress_lines(stats) {
+        tracing::info!("{line}");
+    }
+}

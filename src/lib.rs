@@ -15,7 +15,8 @@
 //! - [`aggregate`]: KPL aggregated records.
 //! - [`sink`]: destinations (Kinesis, Firehose, local file) and their retries.
 //! - [`ack`]: the only place that moves a checkpoint forward.
-//! - [`metrics`]: counters per flow.
+//! - [`metrics`]: counters per flow, the progress log.
+//! - [`notify`]: systemd readiness (`sd_notify`).
 //! - [`aws`]: SDK clients from the configuration.
 
 pub mod ack;
@@ -26,6 +27,7 @@ pub mod daemon;
 pub mod event;
 pub mod framing;
 pub mod metrics;
+pub mod notify;
 pub mod partition;
 pub mod pipeline;
 pub mod process;

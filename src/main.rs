@@ -1,1 +1,210 @@
-fn main() {}
+//! The `kinesis-tail` command: parses the command line, sets up logging, loads the
+//! configuration and runs the daemon. Exit codes: 0 ok, 1 configuration error, 2 runtime
+//! failure.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use kinesis_tail::config::{self, Loaded, DEFAULT_CONFIG_PATH, JAVA_AGENT_CONFIG_PATH};
+use kinesis_tail::daemon::{self, RunOptions};
+
+const EXIT_CONFIG: u8 = 1;
+const EXIT_RUNTIME: u8 = 2;
+
+/// Tails log files and ships their lines to Amazon Kinesis Data Streams and Amazon Data
+/// Firehose, losing nothing. Reads the Java Kinesis Agent's agent.json unchanged.
+#[derive(Parser, Debug)]
+#[command(name = "kinesis-tail", version, about, long_about = None)]
+struct Cli {
+    /// Configuration file (YAML, or the Java agent's agent.json). Default:
+    /// /etc/kinesis-tail/config.yaml, else /etc/aws-kinesis/agent.json.
+    #[arg(
+        short = 'c',
+        long = "configuration",
+        global = true,
+        value_name = "PATH"
+    )]
+    configuration: Option<PathBuf>,
+    /// Log level (error, warn, info, debug, trace); overrides RUST_LOG.
+    #[arg(long, global = true, value_name = "LEVEL")]
+    log_level: Option<String>,
+    /// Ship what the matching files hold now, wait until it is acknowledged and
+    /// checkpointed, then exit.
+    #[arg(long, global = true)]
+    once: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the agent (the default).
+    Run,
+    /// Validate the configuration and print the resolved flows; makes no network call.
+    Check,
+    /// Read lines from stdin, apply a flow's framing and processors, print the records.
+    Process {
+        /// Index of the flow to use (0-based, as `check` lists them).
+        #[arg(long, default_value_t = 0)]
+        flow: usize,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { EXIT_CONFIG } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    if let Err(e) = init_logging(cli.log_level.as_deref()) {
+        eprintln!("kinesis-tail: {e}");
+        return ExitCode::from(EXIT_CONFIG);
+    }
+    let path = config_path(cli.configuration.as_deref());
+    match cli.command.unwrap_or(Command::Run) {
+        Command::Check => match load(&path) {
+            Ok(loaded) => {
+                print!("{}", loaded.config.describe());
+                println!("configuration OK: {}", path.display());
+                ExitCode::SUCCESS
+            }
+            Err(code) => code,
+        },
+        Command::Process { flow } => {
+            let loaded = match load(&path) {
+                Ok(l) => l,
+                Err(code) => return code,
+            };
+            let Some(f) = loaded.config.flows.get(flow) else {
+                eprintln!(
+                    "kinesis-tail: {}: --flow {flow}: the configuration has {} flow(s) (0..{})",
+                    path.display(),
+                    loaded.config.flows.len(),
+                    loaded.config.flows.len().saturating_sub(1)
+                );
+                return ExitCode::from(EXIT_CONFIG);
+            };
+            let stats = kinesis_tail::metrics::FlowStats::default();
+            let stdin = std::io::stdin();
+            let stdout = std::io::stdout();
+            match kinesis_tail::process::run_process(f, stdin.lock(), stdout.lock(), &stats) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("kinesis-tail: process: {e}");
+                    ExitCode::from(EXIT_RUNTIME)
+                }
+            }
+        }
+        Command::Run => {
+            let loaded = match load(&path) {
+                Ok(l) => l,
+                Err(code) => return code,
+            };
+            run(loaded, cli.once)
+        }
+    }
+}
+
+fn run(loaded: Loaded, once: bool) -> ExitCode {
+    warn_if_root();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("kinesis-tail-rt")
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!("cannot start the runtime: {e}");
+            return ExitCode::from(EXIT_RUNTIME);
+        }
+    };
+    let result = runtime.block_on(daemon::run(
+        loaded.config,
+        RunOptions { once },
+        shutdown_signal(),
+    ));
+    match result {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            ExitCode::from(EXIT_RUNTIME)
+        }
+    }
+}
+
+/// Completes on SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM received"),
+        _ = int.recv() => tracing::info!("SIGINT received"),
+    }
+}
+
+fn config_path(given: Option<&Path>) -> PathBuf {
+    if let Some(p) = given {
+        return p.to_path_buf();
+    }
+    let default = Path::new(DEFAULT_CONFIG_PATH);
+    if !default.exists() && Path::new(JAVA_AGENT_CONFIG_PATH).exists() {
+        return PathBuf::from(JAVA_AGENT_CONFIG_PATH);
+    }
+    default.to_path_buf()
+}
+
+fn load(path: &Path) -> Result<Loaded, ExitCode> {
+    match config::load(path) {
+        Ok(loaded) => {
+            for w in &loaded.warnings {
+                tracing::warn!("{w}");
+            }
+            Ok(loaded)
+        }
+        Err(errors) => {
+            eprintln!("kinesis-tail: {} configuration error(s):", errors.0.len());
+            for e in &errors.0 {
+                eprintln!("  {e}");
+            }
+            Err(ExitCode::from(EXIT_CONFIG))
+        }
+    }
+}
+
+fn init_logging(level: Option<&str>) -> Result<(), String> {
+    use tracing_subscriber::EnvFilter;
+    let filter = match level {
+        Some(l) => EnvFilter::try_new(l).map_err(|e| {
+            format!("--log-level {l}: {e} (allowed: error, warn, info, debug, trace)")
+        })?,
+        None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+    Ok(())
+}
+
+/// Running as root reads every file and writes checkpoints owned by root; the packages
+/// run the agent as its own user. Containers usually run as root in their own namespace.
+fn warn_if_root() {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let euid = unsafe { libc::geteuid() };
+    let in_container = Path::new("/.dockerenv").exists()
+        || Path::new("/run/.containerenv").exists()
+        || std::env::var_os("KUBERNETES_SERVICE_HOST").is_some();
+    if euid == 0 && !in_container {
+        tracing::warn!(
+            "running as root; the packaged service runs as the unprivileged user kinesis-tail"
+        );
+    }
+}

@@ -1,1 +1,1021 @@
-//! (stub)
+//! One flow's reader thread: tail → framing → processors → batches.
+//!
+//! # How it works
+//!
+//! Each flow runs this loop on one OS thread (not a thread per file): reads from page
+//! cache are fast and blocking, and keeping them off the async runtime keeps the sinks'
+//! latency low. The loop owns every file of the flow:
+//!
+//! 1. **Discover.** A rescan (at start, when an inotify event says something was created,
+//!    renamed or removed, when the event queue overflowed, and every `rescanIntervalMillis`
+//!    as the safety net) lists the matching files. A file is known by its inode, so a
+//!    renamed file keeps its reader; one no longer found under the pattern is *gone* and is
+//!    read to its end through the descriptor already open, then closed once it stopped
+//!    growing for [`GONE_GRACE`].
+//! 2. **Identify.** A file's identity ([`FileKey`]) needs its first line (the fingerprint);
+//!    until the file has one, nothing can be sent from it anyway. The identity decides
+//!    where reading starts: the checkpoint when one matches, else the file's start (or its
+//!    end, for files that were there before the agent's first start under
+//!    `initialPosition: END_OF_FILE`).
+//! 3. **Read fairly.** Every file with new data (an inotify modify event, a rescan that saw
+//!    it grow) gets up to [`FILE_BUDGET`] bytes per round, so one busy file cannot starve
+//!    the others. At end of file the reader checks for truncation (size below the offset,
+//!    or a changed first line): the file gets a new generation and is read from 0.
+//! 4. **Frame, process, batch.** Bytes go through the file's framer and the flow's processor
+//!    chain into the current batch, which records the `(from, to]` range of each file it
+//!    covers. A batch is sent when full or older than `maxBufferAgeMillis`; sending blocks
+//!    when `publishQueueCapacity` batches wait, which stops reading: the files are the
+//!    buffer.
+//! 5. **Sleep.** With nothing to read the thread waits for the next event or deadline (a
+//!    batch's age, a multi-line record's silence, a gone file's grace, the next rescan).
+//!    An idle agent does not poll.
+//!
+//! Checkpoints are never moved here: ranges are registered with [`FlowCheckpoints`] when a
+//! batch is built and move forward when the sink acknowledges it.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
+
+use crate::ack::FlowCheckpoints;
+use crate::config::{Aggregation, Destination, FlowConfig, InitialPosition};
+use crate::event::{Batch, FileKey, RecordId};
+use crate::framing::{FrameEvent, Framer};
+use crate::metrics::FlowStats;
+use crate::partition::Keyer;
+use crate::process::{Chain, Outcome};
+use crate::tail::discovery::{self, Pattern, Reported};
+use crate::tail::file as tfile;
+
+/// Bytes read per `pread`.
+pub const READ_CHUNK: usize = 256 * 1024;
+/// Bytes one file may read per round before the others get their turn.
+pub const FILE_BUDGET: usize = 1024 * 1024;
+/// A file that left the pattern (rotated away, deleted) is closed once it has not grown
+/// for this long: a writer that still holds it open has had time to reopen its log.
+pub const GONE_GRACE: Duration = Duration::from_secs(10);
+/// How often files that left the watched directories are polled for growth.
+pub const GONE_POLL: Duration = Duration::from_millis(250);
+/// Rescans asked for by events are at most this frequent.
+pub const MIN_RESCAN_GAP: Duration = Duration::from_millis(50);
+/// Kinesis partition keys are at most 256 characters; records leave room for one.
+pub const MAX_PARTITION_KEY_BYTES: usize = 256;
+/// How far back from the end a file started at its end looks for the last newline.
+const END_SEARCH_WINDOW: u64 = 64 * 1024;
+/// inotify events queued between the watcher thread and this loop; on overflow the loop
+/// rescans instead.
+const EVENT_QUEUE: usize = 4096;
+/// Truncated records are logged at most this often per flow.
+const TRUNCATION_LOG_EVERY: Duration = Duration::from_secs(60);
+
+/// Everything one flow's reader needs.
+pub struct FlowReader {
+    /// The flow.
+    pub flow: FlowConfig,
+    /// Its checkpoints.
+    pub checkpoints: Arc<FlowCheckpoints>,
+    /// Its counters.
+    pub stats: Arc<FlowStats>,
+    /// Where batches go (capacity `publishQueueCapacity`).
+    pub tx: tokio::sync::mpsc::Sender<Batch>,
+    /// Cancelled to stop reading (shutdown starts).
+    pub stop: CancellationToken,
+    /// Cancelled to give up sending (shutdown timed out).
+    pub abort: CancellationToken,
+    /// The runtime the sink runs on, to block on a full queue.
+    pub runtime: tokio::runtime::Handle,
+    /// `run --once`: read what is there, flush, return.
+    pub once: bool,
+    /// No checkpoint file existed: `initialPosition` applies to files already there.
+    pub first_start: bool,
+    /// The destination's record limit (data plus partition key).
+    pub max_record_bytes: usize,
+    /// Cap on descriptors held by this flow.
+    pub max_open_files: usize,
+    /// The discovery safety net.
+    pub rescan_interval: Duration,
+    /// The processors.
+    pub chain: Chain,
+}
+
+/// Where a file starts once its identity is known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Start {
+    /// Its checkpoint if one matches, else offset 0.
+    Checkpoint,
+    /// Its checkpoint if one matches, else its end as it was when discovered (this size),
+    /// moved back to the end of its last complete line.
+    End(u64),
+    /// Offset 0 with this generation (after a truncation seen in this run).
+    Fresh(u32),
+}
+
+#[derive(Debug)]
+enum Phase {
+    /// Waiting for a first line to fingerprint.
+    Unidentified(Start),
+    /// Reading.
+    Reading {
+        key: FileKey,
+        framer: Framer,
+        /// Everything before this is covered by a batch already.
+        covered: u64,
+    },
+}
+
+#[derive(Debug)]
+struct Reader {
+    path: PathBuf,
+    dev: u64,
+    ino: u64,
+    file: Option<File>,
+    phase: Phase,
+    /// Next byte to read.
+    offset: u64,
+    /// Size at the last stat.
+    size: u64,
+    dirty: bool,
+    at_eof: bool,
+    /// When the file left the pattern, and whether it was deleted.
+    gone: Option<(Instant, bool)>,
+    /// Seen under another path in this run (rotated).
+    renamed: bool,
+    last_growth: Instant,
+    last_used: Instant,
+}
+
+type Inode = (u64, u64);
+
+/// Builds batches from framed records.
+struct Emitter {
+    flow_index: usize,
+    chain: Chain,
+    keyer: Keyer,
+    out: Vec<u8>,
+    keybuf: Vec<u8>,
+    batch: Batch,
+    opened: Option<Instant>,
+    batch_bytes: usize,
+    max_records: usize,
+    max_bytes: usize,
+    max_record_bytes: usize,
+    terminator: Vec<u8>,
+    checkpoints: Arc<FlowCheckpoints>,
+    stats: Arc<FlowStats>,
+    tx: tokio::sync::mpsc::Sender<Batch>,
+    abort: CancellationToken,
+    runtime: tokio::runtime::Handle,
+    truncation_log: (Option<Instant>, u64),
+    /// Set when the queue refused a batch because shutdown gave up.
+    aborted: bool,
+}
+
+impl Emitter {
+    fn record(&mut self, key: FileKey, covered: &mut u64, frame: crate::framing::Frame<'_>) {
+        let stats = Arc::clone(&self.stats);
+        FlowStats::add(&stats.records_parsed, 1);
+        FlowStats::add(&stats.bytes_parsed, frame.bytes.len() as u64 + 1);
+        let id = RecordId::new(&key, frame.offset);
+        let mut truncated = frame.truncated;
+        let processed = if self.chain.is_empty() {
+            false
+        } else {
+            match self.chain.process(frame.bytes, id, &mut self.out) {
+                Outcome::Emit => true,
+                Outcome::Dropped => {
+                    FlowStats::add(&stats.records_dropped, 1);
+                    return;
+                }
+                Outcome::Failed => {
+                    FlowStats::add(&stats.processing_errors, 1);
+                    true
+                }
+            }
+        };
+        if processed && self.out.len() > self.max_record_bytes {
+            let keep = self.max_record_bytes.saturating_sub(self.terminator.len());
+            self.out.truncate(keep);
+            self.out.extend_from_slice(&self.terminator);
+            truncated = true;
+        }
+        if truncated {
+            FlowStats::add(&stats.records_truncated, 1);
+            self.log_truncation(id);
+        }
+        let data: &[u8] = if processed { &self.out } else { frame.bytes };
+        self.keybuf.clear();
+        self.keyer.key_for(frame.bytes, data, &mut self.keybuf);
+        let size = data.len() + self.keybuf.len();
+        if !self.batch.is_empty()
+            && (self.batch.len() >= self.max_records || self.batch_bytes + size > self.max_bytes)
+        {
+            // Everything of this file before the record is in the batch or was dropped.
+            if frame.offset > *covered {
+                self.batch.cover(key, *covered, frame.offset);
+                *covered = frame.offset;
+            }
+            self.send();
+        }
+        if self.opened.is_none() {
+            self.opened = Some(Instant::now());
+        }
+        let data: &[u8] = if processed { &self.out } else { frame.bytes };
+        let key_bytes = (!self.keybuf.is_empty()).then_some(&self.keybuf[..]);
+        self.batch.push(data, key_bytes, id);
+        self.batch_bytes += size;
+    }
+
+    fn cover(&mut self, key: FileKey, from: u64, to: u64) {
+        if to > from {
+            if self.opened.is_none() {
+                self.opened = Some(Instant::now());
+            }
+            self.batch.cover(key, from, to);
+        }
+    }
+
+    fn log_truncation(&mut self, id: RecordId) {
+        let (last, count) = &mut self.truncation_log;
+        *count += 1;
+        if last.is_none_or(|t| t.elapsed() >= TRUNCATION_LOG_EVERY) {
+            tracing::warn!(
+                "flow {}: {} record(s) above the destination's limit of {} bytes were truncated (latest: record {id})",
+                self.flow_index,
+                *count,
+                self.max_record_bytes
+            );
+            *last = Some(Instant::now());
+            *count = 0;
+        }
+    }
+
+    fn deadline(&self, max_age: Duration) -> Option<Instant> {
+        self.opened.map(|t| t + max_age)
+    }
+
+    /// Sends the current batch (blocking while the queue is full).
+    fn send(&mut self) {
+        self.opened = None;
+        self.batch_bytes = 0;
+        let seq = self.batch.seq;
+        let batch = std::mem::replace(&mut self.batch, Batch::new(seq + 1));
+        if batch.is_empty() && batch.ranges.is_empty() {
+            self.batch.seq = seq;
+            return;
+        }
+        if self.aborted {
+            return;
+        }
+        self.checkpoints.register(batch.seq, &batch.ranges);
+        FlowStats::add(&self.stats.batches_pending, 1);
+        let tx = self.tx.clone();
+        let abort = self.abort.clone();
+        let sent = self.runtime.block_on(async move {
+            tokio::select! {
+                r = tx.send(batch) => r.is_ok(),
+                _ = abort.cancelled() => false,
+            }
+        });
+        if !sent {
+            // The batch stays registered and unacknowledged: its bytes are read again
+            // after a restart.
+            self.aborted = true;
+        }
+    }
+}
+
+impl FlowReader {
+    /// Runs the flow until `stop` (or, with `once`, until every file is read).
+    pub fn run(self) {
+        let FlowReader {
+            flow,
+            checkpoints,
+            stats,
+            tx,
+            stop,
+            abort,
+            runtime,
+            once,
+            first_start,
+            max_record_bytes,
+            max_open_files,
+            rescan_interval,
+            chain,
+        } = self;
+        let (max_records, max_bytes) = batch_limits(&flow);
+        let framer_cap = match flow.destination {
+            Destination::KinesisStream(_) => {
+                max_record_bytes.saturating_sub(MAX_PARTITION_KEY_BYTES)
+            }
+            _ => max_record_bytes,
+        };
+        let mut emitter = Emitter {
+            flow_index: flow.index,
+            chain,
+            keyer: Keyer::new(flow.partition_key.clone()),
+            out: Vec::new(),
+            keybuf: Vec::new(),
+            batch: Batch::new(0),
+            opened: None,
+            batch_bytes: 0,
+            max_records,
+            max_bytes,
+            max_record_bytes: framer_cap,
+            terminator: flow.truncated_record_terminator.clone(),
+            checkpoints: Arc::clone(&checkpoints),
+            stats: Arc::clone(&stats),
+            tx,
+            abort,
+            runtime,
+            truncation_log: (None, 0),
+            aborted: false,
+        };
+        let pattern = Pattern::new(&flow.file_pattern, flow.glob.clone());
+        let (ev_tx, ev_rx) = mpsc::sync_channel::<Wake>(EVENT_QUEUE);
+        let watcher = if once {
+            None
+        } else {
+            Watcher::new(&pattern, ev_tx.clone())
+        };
+        let mut state = Loop {
+            flow: &flow,
+            pattern,
+            readers: HashMap::new(),
+            by_path: HashMap::new(),
+            reported: Reported::default(),
+            checkpoints,
+            stats,
+            buf: vec![0u8; READ_CHUNK],
+            framer_cap,
+            max_open_files: max_open_files.max(1),
+            open: 0,
+        };
+        state.rescan(first_start && flow.initial_position == InitialPosition::EndOfFile && !once);
+        let mut watcher = watcher;
+        let mut last_rescan = Instant::now();
+        let mut rescan_wanted = false;
+        loop {
+            if stop.is_cancelled() {
+                break;
+            }
+            // Events that arrived since the last round.
+            while let Ok(w) = ev_rx.try_recv() {
+                state.wake(w, &mut rescan_wanted);
+            }
+            if let Some(w) = watcher.as_mut() {
+                w.retry_missing_root(&state.pattern);
+            }
+            if !once
+                && ((rescan_wanted && last_rescan.elapsed() >= MIN_RESCAN_GAP)
+                    || last_rescan.elapsed() >= rescan_interval)
+            {
+                state.rescan(false);
+                last_rescan = Instant::now();
+                rescan_wanted = false;
+            }
+            let read = state.round(&mut emitter, &stop);
+            state.timers(&mut emitter);
+            if emitter
+                .deadline(flow.max_buffer_age)
+                .is_some_and(|d| d <= Instant::now())
+            {
+                emitter.send();
+            }
+            state.update_gauges();
+            if emitter.aborted {
+                break;
+            }
+            if once && read == 0 && state.all_read() {
+                state.finish(&mut emitter);
+                break;
+            }
+            if read > 0 || state.any_dirty() {
+                continue;
+            }
+            // Nothing to read: sleep until an event or the nearest deadline.
+            let mut wake_at = last_rescan
+                + if rescan_wanted {
+                    MIN_RESCAN_GAP
+                } else {
+                    rescan_interval
+                };
+            for d in [
+                emitter.deadline(flow.max_buffer_age),
+                state.next_deadline(flow.max_buffer_age),
+            ]
+            .into_iter()
+            .flatten()
+            {
+                wake_at = wake_at.min(d);
+            }
+            // Wake often enough to notice `stop`.
+            let timeout = wake_at
+                .saturating_duration_since(Instant::now())
+                .min(Duration::from_millis(200));
+            match ev_rx.recv_timeout(timeout) {
+                Ok(w) => state.wake(w, &mut rescan_wanted),
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => {}
+            }
+        }
+        // Shutdown: what is read is sent; records still being framed (partial lines,
+        // multi-line records) are read again after the restart.
+        if !once {
+            emitter.send();
+        }
+        drop(watcher);
+        drop(ev_tx);
+    }
+}
+
+/// Batch limits of a flow: (records, bytes).
+fn batch_limits(flow: &FlowConfig) -> (usize, usize) {
+    let aggregated = flow.aggregation == Aggregation::Kpl
+        || (matches!(flow.destination, Destination::DeliveryStream(_))
+            && flow.aggregated_record_size_bytes.is_some());
+    if aggregated {
+        // Many user records share one aggregate; the sink splits requests by the AWS
+        // limits, so a batch is bounded by bytes only.
+        (usize::MAX, flow.max_buffer_size_bytes)
+    } else {
+        (flow.max_buffer_size_records, flow.max_buffer_size_bytes)
+    }
+}
+
+/// Something that should wake the loop.
+#[derive(Debug)]
+enum Wake {
+    /// Data may have been appended to this path.
+    Modified(PathBuf),
+    /// Something changed in a directory: rescan.
+    Rescan,
+}
+
+/// inotify through `notify`, on the pattern's root.
+struct Watcher {
+    inner: notify::RecommendedWatcher,
+    watching: bool,
+    recursive: bool,
+}
+
+impl Watcher {
+    fn new(pattern: &Pattern, tx: mpsc::SyncSender<Wake>) -> Option<Self> {
+        use notify::{event::ModifyKind, EventKind};
+        let handler = move |res: notify::Result<notify::Event>| {
+            let send = |w: Wake| {
+                // A full queue loses events; ask for a rescan instead.
+                if let Err(mpsc::TrySendError::Full(_)) = tx.try_send(w) {
+                    let _ = tx.try_send(Wake::Rescan);
+                }
+            };
+            match res {
+                Ok(ev) => match ev.kind {
+                    EventKind::Modify(ModifyKind::Data(_)) | EventKind::Access(_) => {
+                        for p in ev.paths {
+                            send(Wake::Modified(p));
+                        }
+                    }
+                    EventKind::Modify(ModifyKind::Metadata(_)) => {}
+                    _ => send(Wake::Rescan),
+                },
+                Err(_) => send(Wake::Rescan),
+            }
+        };
+        match notify::recommended_watcher(handler) {
+            Ok(inner) => {
+                let mut w = Watcher {
+                    inner,
+                    watching: false,
+                    recursive: pattern.recursive,
+                };
+                w.retry_missing_root(pattern);
+                Some(w)
+            }
+            Err(e) => {
+                tracing::warn!(
+                    "cannot start inotify ({e}); discovery falls back to rescans every interval"
+                );
+                None
+            }
+        }
+    }
+
+    /// Watches the root once it exists (directories created after the start).
+    fn retry_missing_root(&mut self, pattern: &Pattern) {
+        use notify::Watcher as _;
+        if self.watching || !pattern.root.is_dir() {
+            return;
+        }
+        let mode = if self.recursive {
+            notify::RecursiveMode::Recursive
+        } else {
+            notify::RecursiveMode::NonRecursive
+        };
+        match self.inner.watch(&pattern.root, mode) {
+            Ok(()) => self.watching = true,
+            Err(e) => {
+                tracing::warn!(
+                    "cannot watch {} ({e}); relying on rescans",
+                    pattern.root.display()
+                );
+                self.watching = true;
+            }
+        }
+    }
+}
+
+/// The state of the loop of one flow.
+struct Loop<'a> {
+    flow: &'a FlowConfig,
+    pattern: Pattern,
+    readers: HashMap<Inode, Reader>,
+    by_path: HashMap<PathBuf, Inode>,
+    reported: Reported,
+    checkpoints: Arc<FlowCheckpoints>,
+    stats: Arc<FlowStats>,
+    buf: Vec<u8>,
+    framer_cap: usize,
+    max_open_files: usize,
+    /// Descriptors held now.
+    open: usize,
+}
+
+impl Loop<'_> {
+    fn wake(&mut self, w: Wake, rescan: &mut bool) {
+        match w {
+            Wake::Modified(p) => match self.by_path.get(&p).and_then(|i| self.readers.get_mut(i)) {
+                Some(r) => r.dirty = true,
+                None => *rescan = true,
+            },
+            Wake::Rescan => *rescan = true,
+        }
+    }
+
+    /// Makes room for one more descriptor: closes the least recently used reader that can
+    /// be reopened by path (an idle one first). Returns false when none can be closed.
+    fn make_room(&mut self, keep: Inode) -> bool {
+        if self.open < self.max_open_files {
+            return true;
+        }
+        let victim = self
+            .readers
+            .iter()
+            .filter(|(k, r)| **k != keep && r.file.is_some() && r.gone.is_none())
+            .min_by_key(|(_, r)| (!r.at_eof || r.dirty, r.last_used))
+            .map(|(k, _)| *k);
+        match victim.and_then(|k| self.readers.get_mut(&k)) {
+            Some(r) => {
+                r.file = None;
+                self.open -= 1;
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn remove_reader(&mut self, ino: &Inode) -> Option<Reader> {
+        let r = self.readers.remove(ino)?;
+        if r.file.is_some() {
+            self.open -= 1;
+        }
+        Some(r)
+    }
+
+    fn rescan(&mut self, initial_at_end: bool) {
+        let found = discovery::scan(&self.pattern, &mut self.reported);
+        let mut present: std::collections::HashSet<Inode> = std::collections::HashSet::new();
+        self.by_path.clear();
+        for c in found {
+            let ino = (c.dev, c.ino);
+            present.insert(ino);
+            self.by_path.insert(c.path.clone(), ino);
+            if let Some(r) = self.readers.get_mut(&ino) {
+                if r.path != c.path {
+                    tracing::debug!("{} was renamed to {}", r.path.display(), c.path.display());
+                    r.path = c.path.clone();
+                    r.renamed = true;
+                    if let Phase::Reading { key, .. } = &r.phase {
+                        self.checkpoints.renamed(*key, &c.path);
+                    }
+                }
+                r.gone = None;
+                if c.size != r.offset || r.file.is_none() {
+                    r.dirty = true;
+                }
+                continue;
+            }
+            // Opened lazily by the round that reads it, within the descriptor cap.
+            let start = if initial_at_end {
+                Start::End(c.size)
+            } else {
+                Start::Checkpoint
+            };
+            let now = Instant::now();
+            self.readers.insert(
+                ino,
+                Reader {
+                    path: c.path,
+                    dev: c.dev,
+                    ino: c.ino,
+                    file: None,
+                    phase: Phase::Unidentified(start),
+                    offset: 0,
+                    size: c.size,
+                    dirty: true,
+                    at_eof: false,
+                    gone: None,
+                    renamed: false,
+                    last_growth: now,
+                    last_used: now,
+                },
+            );
+        }
+        let now = Instant::now();
+        let mut forget = Vec::new();
+        for (ino, r) in self.readers.iter_mut() {
+            if present.contains(ino) || r.gone.is_some() {
+                continue;
+            }
+            match &r.file {
+                Some(f) => {
+                    let deleted = tfile::stat(f).map(|s| s.nlink == 0).unwrap_or(true);
+                    tracing::debug!(
+                        "{} left the pattern ({}); reading it to its end",
+                        r.path.display(),
+                        if deleted { "deleted" } else { "moved" }
+                    );
+                    r.gone = Some((now, deleted));
+                    r.dirty = true;
+                }
+                None => forget.push(*ino),
+            }
+        }
+        for ino in forget {
+            if let Some(r) = self.remove_reader(&ino) {
+                tracing::warn!(
+                    "{} left the pattern while closed for the descriptor cap; bytes appended after offset {} are not read",
+                    r.path.display(),
+                    r.offset
+                );
+            }
+        }
+    }
+
+    /// One fair round over the files with new data. Returns the bytes read.
+    fn round(&mut self, emitter: &mut Emitter, stop: &CancellationToken) -> usize {
+        let dirty: Vec<Inode> = self
+            .readers
+            .iter()
+            .filter(|(_, r)| r.dirty)
+            .map(|(k, _)| *k)
+            .collect();
+        let mut total = 0;
+        for ino in dirty {
+            if stop.is_cancelled() || emitter.aborted {
+                break;
+            }
+            if self.readers.get(&ino).is_some_and(|r| r.file.is_none()) {
+                if !self.make_room(ino) {
+                    continue;
+                }
+                let Some(r) = self.readers.get_mut(&ino) else {
+                    continue;
+                };
+                match tfile::reopen(&r.path, r.dev, r.ino) {
+                    Ok(Some(f)) => {
+                        r.file = Some(f);
+                        self.open += 1;
+                    }
+                    Ok(None) => {
+                        // Another file is at that path now: the next rescan finds ours
+                        // by inode, or marks it gone.
+                        r.dirty = false;
+                        continue;
+                    }
+                    Err(e) => {
+                        r.dirty = false;
+                        self.reported.warn(&r.path, format!("cannot open: {e}"));
+                        continue;
+                    }
+                }
+            }
+            let Some(r) = self.readers.get_mut(&ino) else {
+                continue;
+            };
+            total += service(
+                r,
+                emitter,
+                &self.checkpoints,
+                &mut self.buf,
+                self.framer_cap,
+                self.flow,
+            );
+        }
+        total
+    }
+
+    /// Multi-line silence, gone files' grace and `removeAfterShipped`.
+    fn timers(&mut self, emitter: &mut Emitter) {
+        let max_age = self.flow.max_buffer_age;
+        let mut close = Vec::new();
+        for (ino, r) in self.readers.iter_mut() {
+            if let Phase::Reading {
+                key,
+                framer,
+                covered,
+            } = &mut r.phase
+            {
+                if framer
+                    .pending_since()
+                    .is_some_and(|t| t.elapsed() >= max_age)
+                {
+                    let key = *key;
+                    framer.flush(false, &mut |ev| emit(emitter, key, covered, ev));
+                    let c = framer.committed();
+                    emitter.cover(key, *covered, c);
+                    *covered = c;
+                }
+            }
+            if let Some((since, _)) = r.gone {
+                if r.at_eof
+                    && !r.dirty
+                    && since.elapsed() >= GONE_GRACE
+                    && r.last_growth.elapsed() >= GONE_GRACE
+                {
+                    close.push(*ino);
+                } else if r.last_used.elapsed() >= GONE_POLL {
+                    r.dirty = true;
+                }
+            }
+        }
+        for ino in close {
+            if let Some(mut r) = self.remove_reader(&ino) {
+                finish_reader(&mut r, emitter);
+                tracing::debug!(
+                    "closed {} (left the pattern, read to its end)",
+                    r.path.display()
+                );
+            }
+        }
+        if self.flow.remove_after_shipped {
+            self.remove_shipped();
+        }
+    }
+
+    /// Deletes rotated files that stopped growing once all of them is acknowledged and on
+    /// disk in the checkpoint file.
+    fn remove_shipped(&mut self) {
+        let mut done = Vec::new();
+        for (ino, r) in self.readers.iter() {
+            let rotated = r.renamed || r.gone.is_some_and(|(_, deleted)| !deleted);
+            if !rotated || !r.at_eof || r.last_growth.elapsed() < GONE_GRACE {
+                continue;
+            }
+            let Phase::Reading { key, framer, .. } = &r.phase else {
+                continue;
+            };
+            if framer.committed() < r.size || !self.checkpoints.persisted_through(key, r.size) {
+                continue;
+            }
+            // Delete by the path only while it still is this file.
+            let path = current_path(r).unwrap_or_else(|| r.path.clone());
+            match tfile::stat_path(&path) {
+                Ok(s) if (s.dev, s.ino) == (r.dev, r.ino) && s.size == r.size => {
+                    match std::fs::remove_file(&path) {
+                        Ok(()) => {
+                            tracing::info!(
+                                "removed {} ({} bytes, all acknowledged and checkpointed)",
+                                path.display(),
+                                r.size
+                            );
+                            done.push((*ino, *key));
+                        }
+                        Err(e) => {
+                            tracing::warn!("cannot remove shipped file {}: {e}", path.display());
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        for (ino, key) in done {
+            self.remove_reader(&ino);
+            self.checkpoints.forget(&key);
+        }
+    }
+
+    fn next_deadline(&self, max_age: Duration) -> Option<Instant> {
+        let mut next: Option<Instant> = None;
+        let mut at = |t: Instant| next = Some(next.map_or(t, |n: Instant| n.min(t)));
+        for r in self.readers.values() {
+            if let Phase::Reading { framer, .. } = &r.phase {
+                if let Some(t) = framer.pending_since() {
+                    at(t + max_age);
+                }
+            }
+            if let Some((since, _)) = r.gone {
+                at((r.last_used + GONE_POLL).max(Instant::now()));
+                at(since + GONE_GRACE);
+            }
+            if self.flow.remove_after_shipped && r.renamed {
+                at(r.last_growth + GONE_GRACE);
+                at(Instant::now() + Duration::from_secs(1));
+            }
+        }
+        next
+    }
+
+    fn any_dirty(&self) -> bool {
+        self.readers.values().any(|r| r.dirty)
+    }
+
+    fn all_read(&self) -> bool {
+        !self.any_dirty()
+    }
+
+    /// `run --once`: everything read is flushed, partial last lines included.
+    fn finish(&mut self, emitter: &mut Emitter) {
+        for r in self.readers.values_mut() {
+            finish_reader(r, emitter);
+        }
+        emitter.send();
+    }
+
+    fn update_gauges(&self) {
+        let behind: u64 = self
+            .readers
+            .values()
+            .map(|r| r.size.saturating_sub(r.offset))
+            .sum();
+        self.stats
+            .bytes_behind
+            .store(behind, std::sync::atomic::Ordering::Relaxed);
+        self.stats.files_tailed.store(
+            self.readers.len() as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+    }
+}
+
+/// The path an open descriptor has now (it follows renames).
+fn current_path(r: &Reader) -> Option<PathBuf> {
+    use std::os::fd::AsRawFd;
+    let fd = r.file.as_ref()?.as_raw_fd();
+    std::fs::read_link(format!("/proc/self/fd/{fd}")).ok()
+}
+
+/// Ends a reader for good: its partial last line, if any, can never complete.
+fn finish_reader(r: &mut Reader, emitter: &mut Emitter) {
+    if let Phase::Reading {
+        key,
+        framer,
+        covered,
+    } = &mut r.phase
+    {
+        let key = *key;
+        framer.flush(true, &mut |ev| emit(emitter, key, covered, ev));
+        let c = framer.committed();
+        emitter.cover(key, *covered, c);
+        *covered = c;
+    }
+}
+
+fn emit(emitter: &mut Emitter, key: FileKey, covered: &mut u64, ev: FrameEvent<'_>) {
+    match ev {
+        FrameEvent::Record(frame) => emitter.record(key, covered, frame),
+        FrameEvent::Skipped => FlowStats::add(&emitter.stats.records_dropped, 1),
+    }
+}
+
+/// Reads up to [`FILE_BUDGET`] bytes of one file. Returns the bytes read.
+fn service(
+    r: &mut Reader,
+    emitter: &mut Emitter,
+    checkpoints: &FlowCheckpoints,
+    buf: &mut [u8],
+    framer_cap: usize,
+    flow: &FlowConfig,
+) -> usize {
+    r.dirty = false;
+    r.last_used = Instant::now();
+    let Some(file) = r.file.as_ref() else {
+        return 0;
+    };
+    if let Phase::Unidentified(start) = r.phase {
+        match tfile::fingerprint(file) {
+            Ok(Some(fp)) => {
+                let size = tfile::stat(file).map(|s| s.size).unwrap_or(0);
+                let fresh = |generation| FileKey {
+                    dev: r.dev,
+                    ino: r.ino,
+                    fingerprint: fp,
+                    generation,
+                };
+                let (key, offset) = match start {
+                    Start::Fresh(g) => (fresh(g), 0),
+                    Start::Checkpoint | Start::End(_) => match checkpoints.lookup(r.dev, r.ino) {
+                        Some((k, off)) if k.fingerprint == fp && size >= off => (k, off),
+                        Some((k, _)) => {
+                            tracing::info!(
+                                "{}: content differs from its checkpoint (truncated or a new file on a reused inode); reading it from the start",
+                                r.path.display()
+                            );
+                            (fresh(k.generation + 1), 0)
+                        }
+                        None => {
+                            let offset = match start {
+                                Start::End(at) if at > 0 => {
+                                    tfile::last_line_end(file, at, END_SEARCH_WINDOW).unwrap_or(at)
+                                }
+                                _ => 0,
+                            };
+                            (fresh(0), offset)
+                        }
+                    },
+                };
+                checkpoints.open(key, &r.path, offset);
+                r.offset = offset;
+                r.phase = Phase::Reading {
+                    key,
+                    framer: Framer::new(flow, offset, framer_cap),
+                    covered: offset,
+                };
+            }
+            Ok(None) => {
+                r.at_eof = true;
+                return 0;
+            }
+            Err(e) => {
+                tracing::warn!("cannot read {}: {e}", r.path.display());
+                r.at_eof = true;
+                return 0;
+            }
+        }
+    }
+    let Phase::Reading {
+        key,
+        framer,
+        covered,
+    } = &mut r.phase
+    else {
+        unreachable!("identified above");
+    };
+    let key = *key;
+    let mut total = 0;
+    r.at_eof = false;
+    while total < FILE_BUDGET {
+        let n = match tfile::read_at(file, buf, r.offset) {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!("cannot read {}: {e}", r.path.display());
+                r.at_eof = true;
+                break;
+            }
+        };
+        if n == 0 {
+            r.at_eof = true;
+            break;
+        }
+        framer.push(&buf[..n], &mut |ev| emit(emitter, key, covered, ev));
+        let c = framer.committed();
+        emitter.cover(key, *covered, c);
+        *covered = c;
+        r.offset += n as u64;
+        total += n;
+        r.last_growth = Instant::now();
+    }
+    if total >= FILE_BUDGET {
+        r.dirty = true;
+    }
+    if r.at_eof {
+        let st = tfile::stat(file).ok();
+        if let Some(st) = st {
+            r.size = st.size;
+        }
+        let truncated = st.is_some_and(|s| s.size < r.offset)
+            || (r.offset > 0
+                && matches!(tfile::fingerprint(file), Ok(Some(fp)) if fp != key.fingerprint));
+        if truncated {
+            tracing::info!(
+                "{} was truncated at offset {} (copytruncate?); reading it from the start",
+                r.path.display(),
+                r.offset
+            );
+            framer.flush(true, &mut |ev| emit(emitter, key, covered, ev));
+            let c = framer.committed();
+            emitter.cover(key, *covered, c);
+            r.phase = Phase::Unidentified(Start::Fresh(key.generation + 1));
+            r.offset = 0;
+            r.at_eof = false;
+            r.dirty = true;
+        }
+    } else {
+        r.size = r.size.max(r.offset);
+    }
+    total
+}

@@ -38,3 +38,14 @@ impl Chain {
         Outcome::Emit
     }
 }
+
+/// `kinesis-tail process` (STUB).
+pub fn run_process(
+    flow: &FlowConfig,
+    input: impl std::io::Read,
+    output: impl std::io::Write,
+    stats: &crate::metrics::FlowStats,
+) -> std::io::Result<()> {
+    let _ = (flow, input, output, stats);
+    unimplemented!()
+}

@@ -1,0 +1,284 @@
+//! The checkpoint file on disk: versioned JSON, written atomically (write to a temporary
+//! file, fsync, rename, fsync the directory), mode 0640.
+//!
+//! This module only reads and writes the file; what goes into it is decided by
+//! [`crate::ack`], the only place that moves a checkpoint forward.
+//!
+//! Format, version 1 (pinned by a golden test; change it only with a new version):
+//!
+//! ```json
+//! {"version":1,"flows":{"<flow id>":[{"dev":2049,"ino":131073,"fingerprint":"00ab..",
+//!   "generation":0,"offset":1234,"path":"/var/log/app.log","lastSeen":1795000000}]}}
+//! ```
+
+use std::collections::BTreeMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::event::FileKey;
+
+/// The format version written by this build.
+pub const CHECKPOINT_VERSION: u32 = 1;
+
+/// What is known of one file: its identity and how far it is shipped.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Entry {
+    /// `st_dev`
+    pub dev: u64,
+    /// `st_ino`
+    pub ino: u64,
+    /// Checksum of the first line, as 16 hex digits (JSON numbers lose 64-bit precision in
+    /// many readers).
+    #[serde(with = "hex_u64")]
+    pub fingerprint: u64,
+    /// Truncation generation.
+    pub generation: u32,
+    /// Every byte before this offset is acknowledged by the destination.
+    pub offset: u64,
+    /// The path the file was last seen at (informational; identity is not the path).
+    pub path: PathBuf,
+    /// Unix seconds when the file was last seen; entries older than
+    /// `checkpointTimeToLiveDays` are dropped.
+    pub last_seen: u64,
+}
+
+impl Entry {
+    /// The file identity this entry is for.
+    pub fn key(&self) -> FileKey {
+        FileKey {
+            dev: self.dev,
+            ino: self.ino,
+            fingerprint: self.fingerprint,
+            generation: self.generation,
+        }
+    }
+}
+
+mod hex_u64 {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &u64, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format!("{v:016x}"))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+        let s = String::deserialize(d)?;
+        u64::from_str_radix(&s, 16).map_err(serde::de::Error::custom)
+    }
+}
+
+/// The whole file: entries per flow id.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checkpoints {
+    /// Format version.
+    pub version: u32,
+    /// Entries per flow id.
+    pub flows: BTreeMap<String, Vec<Entry>>,
+}
+
+/// What loading the checkpoint file found.
+#[derive(Debug)]
+pub struct LoadResult {
+    /// The checkpoints (empty when there was no usable file).
+    pub checkpoints: Checkpoints,
+    /// True when no checkpoint file existed: the agent's first start, where
+    /// `initialPosition: END_OF_FILE` applies to the files already there.
+    pub first_start: bool,
+    /// Where a corrupt file was moved, if one was.
+    pub moved_aside: Option<PathBuf>,
+}
+
+/// Reads `path`. A missing file is a first start; a corrupt or unreadable one is reported,
+/// moved aside (`<path>.corrupt-<unix seconds>`) and treated as empty, never fatal: the
+/// agent must not crash-loop on it.
+pub fn load(path: &Path) -> LoadResult {
+    let bytes = match fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return LoadResult {
+                checkpoints: Checkpoints::default(),
+                first_start: true,
+                moved_aside: None,
+            }
+        }
+        Err(e) => {
+            tracing::error!(
+                "cannot read checkpoint file {}: {e}; starting without checkpoints",
+                path.display()
+            );
+            return LoadResult {
+                checkpoints: Checkpoints::default(),
+                first_start: false,
+                moved_aside: None,
+            };
+        }
+    };
+    match parse(&bytes) {
+        Ok(c) => LoadResult {
+            checkpoints: c,
+            first_start: false,
+            moved_aside: None,
+        },
+        Err(why) => {
+            let aside = PathBuf::from(format!("{}.corrupt-{}", path.display(), unix_now()));
+            match fs::rename(path, &aside) {
+                Ok(()) => tracing::error!(
+                    "checkpoint file {} is corrupt ({why}); moved it to {} and starting without checkpoints",
+                    path.display(),
+                    aside.display()
+                ),
+                Err(e) => tracing::error!(
+                    "checkpoint file {} is corrupt ({why}) and cannot be moved aside ({e}); starting without checkpoints",
+                    path.display()
+                ),
+            }
+            LoadResult {
+                checkpoints: Checkpoints::default(),
+                first_start: false,
+                moved_aside: Some(aside),
+            }
+        }
+    }
+}
+
+fn parse(bytes: &[u8]) -> Result<Checkpoints, String> {
+    #[derive(Deserialize)]
+    struct Version {
+        version: u32,
+    }
+    let v: Version = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+    if v.version != CHECKPOINT_VERSION {
+        return Err(format!(
+            "version {} is not supported (this build reads version {CHECKPOINT_VERSION})",
+            v.version
+        ));
+    }
+    serde_json::from_slice(bytes).map_err(|e| e.to_string())
+}
+
+/// Serializes `checkpoints` (with the current version) as written to disk.
+pub fn to_bytes(checkpoints: &Checkpoints) -> Vec<u8> {
+    let mut out = serde_json::to_vec(&Checkpoints {
+        version: CHECKPOINT_VERSION,
+        flows: checkpoints.flows.clone(),
+    })
+    .expect("checkpoints serialize");
+    out.push(b'\n');
+    out
+}
+
+/// Writes `checkpoints` to `path` atomically: a crash leaves either the old or the new
+/// file, never a torn one. Creates the parent directory (mode 0750) when missing.
+pub fn save(path: &Path, checkpoints: &Checkpoints) -> io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    if !dir.exists() {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o750)
+            .create(&dir)?;
+    }
+    let tmp = PathBuf::from(format!("{}.tmp", path.display()));
+    {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o640)
+            .open(&tmp)?;
+        f.write_all(&to_bytes(checkpoints))?;
+        f.sync_all()?;
+    }
+    fs::rename(&tmp, path)?;
+    // The rename is durable only once the directory is synced.
+    File::open(&dir)?.sync_all()?;
+    Ok(())
+}
+
+use std::os::unix::fs::DirBuilderExt;
+
+/// Seconds since the Unix epoch.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Checkpoints {
+        let mut flows = BTreeMap::new();
+        flows.insert(
+            "KinesisStream:logs|/var/log/app/*.log".to_string(),
+            vec![Entry {
+                dev: 2049,
+                ino: 131_073,
+                fingerprint: 0x00ab_cdef_0123_4567,
+                generation: 1,
+                offset: 1234,
+                path: PathBuf::from("/var/log/app/a.log"),
+                last_seen: 1_795_000_000,
+            }],
+        );
+        Checkpoints {
+            version: CHECKPOINT_VERSION,
+            flows,
+        }
+    }
+
+    /// The on-disk format is a contract with older and newer agents: a change to this
+    /// string must come with a new version number.
+    #[test]
+    fn golden_format_v1() {
+        let golden = "{\"version\":1,\"flows\":{\"KinesisStream:logs|/var/log/app/*.log\":[{\"dev\":2049,\"ino\":131073,\"fingerprint\":\"00abcdef01234567\",\"generation\":1,\"offset\":1234,\"path\":\"/var/log/app/a.log\",\"lastSeen\":1795000000}]}}\n";
+        assert_eq!(String::from_utf8(to_bytes(&sample())).unwrap(), golden);
+        assert_eq!(parse(golden.as_bytes()).unwrap(), sample());
+    }
+
+    #[test]
+    fn save_then_load_round_trips_with_mode_0640() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state/checkpoints");
+        let r = load(&path);
+        assert!(r.first_start);
+        save(&path, &sample()).unwrap();
+        let r = load(&path);
+        assert!(!r.first_start);
+        assert_eq!(r.checkpoints, sample());
+        let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode & 0o027, 0, "mode {mode:o} must be 0640 or stricter");
+    }
+
+    #[test]
+    fn corrupt_file_is_moved_aside() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("checkpoints");
+        fs::write(&path, b"{\"version\":1,\"flows\":{\"x\":[{\"dev\":").unwrap();
+        let r = load(&path);
+        assert!(!r.first_start);
+        assert!(r.checkpoints.flows.is_empty());
+        let aside = r.moved_aside.unwrap();
+        assert!(aside.exists());
+        assert!(!path.exists());
+    }
+
+    #[test]
+    fn unknown_version_is_moved_aside_not_misread() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("checkpoints");
+        fs::write(&path, b"{\"version\":99,\"flows\":{}}").unwrap();
+        let r = load(&path);
+        assert!(r.moved_aside.is_some());
+    }
+}

@@ -1,0 +1,293 @@
+//! Tailing through the real binary: discovery, rotation, restarts, bad files.
+
+mod common;
+
+use std::fs;
+use std::time::Duration;
+
+use common::*;
+
+fn numbered(prefix: &str, range: std::ops::Range<usize>) -> Vec<String> {
+    range
+        .map(|i| format!("{prefix} line {i:06} payload"))
+        .collect()
+}
+
+#[test]
+fn once_ships_every_line_of_every_file_and_checkpoints() {
+    let s = Scratch::new();
+    let a = numbered("a", 0..1000);
+    let b = numbered("b", 0..500);
+    append(&s.logs().join("a.log"), &a);
+    append(&s.logs().join("b.log"), &b);
+    fs::write(s.logs().join("c.log.gz"), b"not tailed\n").unwrap();
+    let cfg = s.simple_config("*.log", "");
+    let out = run_once(&cfg);
+    assert!(out.status.success());
+    let got = lines(&s.out());
+    let mut expected = a.clone();
+    expected.extend(b.clone());
+    assert_eq!(assert_all_delivered(&expected, &got), 0, "no duplicates");
+    assert_eq!(got.len(), 1500);
+    // Order is kept per file.
+    let only_a: Vec<&String> = got.iter().filter(|l| l.starts_with("a ")).collect();
+    assert!(only_a.windows(2).all(|w| w[0] < w[1]));
+    let cp = fs::read_to_string(s.checkpoints()).unwrap();
+    assert!(cp.contains("\"version\":1"), "{cp}");
+    // A second run ships nothing new; appended lines only.
+    let more = numbered("a", 1000..1010);
+    append(&s.logs().join("a.log"), &more);
+    assert!(run_once(&cfg).status.success());
+    let got = lines(&s.out());
+    assert_eq!(got.len(), 1510, "only the 10 new lines were added");
+    assert_eq!(&got[1500..], &more[..]);
+}
+
+#[test]
+fn sigterm_exits_zero_with_checkpoints_written() {
+    let s = Scratch::new();
+    let cfg = s.simple_config("*.log", "");
+    let mut child = spawn(&cfg, &s.path("agent.log"));
+    std::thread::sleep(Duration::from_millis(500));
+    let a = numbered("a", 0..200);
+    append(&s.logs().join("a.log"), &a);
+    let got = wait_until(&s.out(), Duration::from_secs(10), |l| l.len() >= 200);
+    assert_eq!(got.len(), 200);
+    sigterm(&child);
+    let status = wait_exit(&mut child, Duration::from_secs(15)).expect("exits after SIGTERM");
+    assert!(status.success(), "{status:?}");
+    let cp = fs::read_to_string(s.checkpoints()).unwrap();
+    let size = fs::metadata(s.logs().join("a.log")).unwrap().len();
+    assert!(cp.contains(&format!("\"offset\":{size}")), "{cp}");
+}
+
+#[test]
+fn rename_and_create_rotation_loses_nothing() {
+    let s = Scratch::new();
+    let cfg = s.simple_config("app.log", "");
+    let mut child = spawn(&cfg, &s.path("agent.log"));
+    std::thread::sleep(Duration::from_millis(300));
+    let log = s.logs().join("app.log");
+    let mut expected = vec![];
+    for round in 0..5 {
+        let l = numbered(&format!("r{round}"), 0..300);
+        append(&log, &l);
+        expected.extend(l);
+        // Rotate: rename away (out of the pattern), keep writing to the old file a bit
+        // as a writer does until it reopens, then create the new file.
+        let rotated = s.logs().join(format!("app.log.{round}"));
+        fs::rename(&log, &rotated).unwrap();
+        let late = numbered(&format!("late{round}"), 0..20);
+        append(&rotated, &late);
+        expected.extend(late);
+    }
+    let last = numbered("final", 0..100);
+    append(&log, &last);
+    expected.extend(last);
+    let got = wait_until(&s.out(), Duration::from_secs(20), |l| {
+        l.len() >= expected.len()
+    });
+    sigterm(&child);
+    wait_exit(&mut child, Duration::from_secs(15));
+    let dups = assert_all_delivered(&expected, &got);
+    assert_eq!(dups, 0);
+}
+
+#[test]
+fn copytruncate_reads_new_content_from_start_without_resending() {
+    let s = Scratch::new();
+    let cfg = s.simple_config("app.log", "");
+    let mut child = spawn(&cfg, &s.path("agent.log"));
+    std::thread::sleep(Duration::from_millis(300));
+    let log = s.logs().join("app.log");
+    let first = numbered("before", 0..500);
+    append(&log, &first);
+    wait_until(&s.out(), Duration::from_secs(10), |l| l.len() >= 500);
+    // copytruncate: copy, then truncate in place (same inode).
+    fs::copy(&log, s.logs().join("app.log.1")).unwrap();
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&log)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    let second = numbered("after", 0..300);
+    append(&log, &second);
+    let mut expected = first.clone();
+    expected.extend(second);
+    let got = wait_until(&s.out(), Duration::from_secs(10), |l| l.len() >= 800);
+    sigterm(&child);
+    wait_exit(&mut child, Duration::from_secs(15));
+    assert_eq!(
+        assert_all_delivered(&expected, &got),
+        0,
+        "nothing sent twice"
+    );
+}
+
+#[test]
+fn deleted_while_open_is_read_to_its_end() {
+    let s = Scratch::new();
+    let cfg = s.simple_config("*.log", "");
+    let mut child = spawn(&cfg, &s.path("agent.log"));
+    std::thread::sleep(Duration::from_millis(300));
+    let log = s.logs().join("x.log");
+    let mut f = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log)
+        .unwrap();
+    use std::io::Write;
+    let a = numbered("x", 0..100);
+    for l in &a {
+        writeln!(f, "{l}").unwrap();
+    }
+    wait_until(&s.out(), Duration::from_secs(10), |l| l.len() >= 100);
+    fs::remove_file(&log).unwrap();
+    // The writer still holds it and writes more: read through the open descriptor.
+    let b = numbered("y", 0..100);
+    for l in &b {
+        writeln!(f, "{l}").unwrap();
+    }
+    drop(f);
+    let mut expected = a;
+    expected.extend(b);
+    let got = wait_until(&s.out(), Duration::from_secs(10), |l| l.len() >= 200);
+    sigterm(&child);
+    wait_exit(&mut child, Duration::from_secs(15));
+    assert_eq!(assert_all_delivered(&expected, &got), 0);
+}
+
+#[test]
+fn restart_resumes_by_identity_even_after_a_rename() {
+    let s = Scratch::new();
+    let cfg = s.simple_config("*.log", "");
+    let a = numbered("a", 0..100);
+    append(&s.logs().join("one.log"), &a);
+    assert!(run_once(&cfg).status.success());
+    // While the agent is down: the file is renamed (still matching) and grows.
+    fs::rename(s.logs().join("one.log"), s.logs().join("two.log")).unwrap();
+    let b = numbered("b", 0..50);
+    append(&s.logs().join("two.log"), &b);
+    // And a new file appears: read from its start.
+    let c = numbered("c", 0..30);
+    append(&s.logs().join("three.log"), &c);
+    assert!(run_once(&cfg).status.success());
+    let got = lines(&s.out());
+    let mut expected = a;
+    expected.extend(b);
+    expected.extend(c);
+    assert_eq!(
+        assert_all_delivered(&expected, &got),
+        0,
+        "resumed, not re-read"
+    );
+}
+
+#[test]
+fn end_of_file_applies_only_to_files_present_at_first_start() {
+    let s = Scratch::new();
+    let pattern = format!("{}/*.log", s.logs().display());
+    let extra = format!(
+        "outputFile: {}\ninitialPosition: END_OF_FILE\n",
+        s.out().display()
+    );
+    let cfg = s.config(&[(&pattern, &extra)], "");
+    append(&s.logs().join("old.log"), &numbered("old", 0..10));
+    let mut child = spawn(&cfg, &s.path("agent.log"));
+    std::thread::sleep(Duration::from_millis(500));
+    let new_in_old = numbered("old-new", 0..5);
+    append(&s.logs().join("old.log"), &new_in_old);
+    let fresh = numbered("fresh", 0..5);
+    append(&s.logs().join("fresh.log"), &fresh);
+    let got = wait_until(&s.out(), Duration::from_secs(10), |l| l.len() >= 10);
+    sigterm(&child);
+    wait_exit(&mut child, Duration::from_secs(15));
+    let mut expected = new_in_old;
+    expected.extend(fresh);
+    assert_eq!(assert_all_delivered(&expected, &got), 0);
+    assert_eq!(
+        got.len(),
+        10,
+        "the 10 lines there before the first start are skipped"
+    );
+}
+
+#[test]
+fn partial_last_line_is_held_until_its_newline() {
+    let s = Scratch::new();
+    let cfg = s.simple_config("*.log", "");
+    let mut child = spawn(&cfg, &s.path("agent.log"));
+    std::thread::sleep(Duration::from_millis(300));
+    let log = s.logs().join("p.log");
+    fs::write(&log, b"complete\nhalf").unwrap();
+    let got = wait_until(&s.out(), Duration::from_secs(5), |l| !l.is_empty());
+    assert_eq!(got, vec!["complete"]);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(lines(&s.out()), vec!["complete"], "the partial line waits");
+    let mut f = fs::OpenOptions::new().append(true).open(&log).unwrap();
+    use std::io::Write;
+    f.write_all(b" and the rest\n").unwrap();
+    let got = wait_until(&s.out(), Duration::from_secs(5), |l| l.len() >= 2);
+    sigterm(&child);
+    wait_exit(&mut child, Duration::from_secs(15));
+    assert_eq!(got, vec!["complete", "half and the rest"]);
+}
+
+#[test]
+fn files_that_cannot_be_read_are_skipped_and_never_hang_once() {
+    let s = Scratch::new();
+    let logs = s.logs();
+    append(&logs.join("good.log"), &numbered("good", 0..10));
+    fs::create_dir(logs.join("dir.log")).unwrap();
+    std::os::unix::fs::symlink(logs.join("missing"), logs.join("dangling.log")).unwrap();
+    let fifo = std::ffi::CString::new(logs.join("fifo.log").to_str().unwrap()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+    let _sock = std::os::unix::net::UnixListener::bind(logs.join("sock.log")).unwrap();
+    let cfg = s.simple_config("*.log", "");
+    let start = std::time::Instant::now();
+    let out = run_once(&cfg);
+    assert!(out.status.success());
+    assert!(start.elapsed() < Duration::from_secs(30));
+    assert_eq!(lines(&s.out()), numbered("good", 0..10));
+    let err = String::from_utf8_lossy(&out.stderr);
+    for name in ["dir.log", "dangling.log", "fifo.log", "sock.log"] {
+        assert_eq!(
+            err.matches(name).count(),
+            1,
+            "{name} is reported exactly once:\n{err}"
+        );
+    }
+}
+
+#[test]
+fn a_thousand_files_under_the_descriptor_cap() {
+    let s = Scratch::new();
+    let cfg = s.simple_config("*.log", "");
+    // Cap descriptors at 100 for the whole flow.
+    let text = fs::read_to_string(&cfg).unwrap();
+    fs::write(&cfg, format!("maxOpenFiles: 100\n{text}")).unwrap();
+    let mut child = spawn(&cfg, &s.path("agent.log"));
+    std::thread::sleep(Duration::from_millis(500));
+    let mut expected = vec![];
+    for round in 0..2 {
+        for i in 0..1000 {
+            let l = vec![format!("file {i:04} round {round}")];
+            append(&s.logs().join(format!("f{i:04}.log")), &l);
+            expected.extend(l);
+        }
+        // Descriptors of the agent stay under the cap (plus stdio, inotify, sockets).
+        let fds = fs::read_dir(format!("/proc/{}/fd", child.id()))
+            .unwrap()
+            .count();
+        assert!(fds < 100 + 30, "{fds} descriptors open");
+    }
+    let got = wait_until(&s.out(), Duration::from_secs(60), |l| l.len() >= 2000);
+    let fds = fs::read_dir(format!("/proc/{}/fd", child.id()))
+        .unwrap()
+        .count();
+    sigterm(&child);
+    wait_exit(&mut child, Duration::from_secs(15));
+    assert!(fds < 100 + 30, "{fds} descriptors open");
+    assert_eq!(assert_all_delivered(&expected, &got), 0);
+}

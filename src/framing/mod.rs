@@ -1,4 +1,35 @@
-//! Framing: the bytes of one file → records (STUB: replaced by the framing work).
+//! Framing: the bytes of one file → records.
+//!
+//! Owns: splitting on `\n`, the partial last line, `multiLineStartPattern` grouping,
+//! `skipHeaderLines`, `fileFooterPattern` and cutting records to the destination's record
+//! limit (`truncatedRecordTerminator`). Does not own: reading files, record IDs, processors.
+//!
+//! # Rules, and where they follow the Java agent
+//!
+//! - A record is the bytes of one line without its `\n`. Everything else is kept as is,
+//!   including a `\r` before the `\n` (the Java agent keeps it too; `CSVTOJSON` drops one
+//!   trailing `\r`). An empty line is an empty record.
+//! - With `multiLineStartPattern`, a record is a line followed by every following line that
+//!   does not match the pattern, joined with their `\n`: the record is always the exact
+//!   file bytes `offset..end - 1`. The pattern matches at the start of a line (Java
+//!   `Matcher.lookingAt`). As in the Java agent, the first line read always starts a record
+//!   even when it does not match: lines before the first start line form one record with
+//!   it, and after a [`Framer::flush`] the next line starts a record whatever it is.
+//! - `skipHeaderLines`: the first N lines of a file read from offset 0 are skipped.
+//! - A line matching `fileFooterPattern` (searched anywhere in the line) is skipped; it
+//!   ends the multi-line record in progress.
+//! - A record longer than `max_record_bytes` is cut so that its kept bytes plus
+//!   `truncatedRecordTerminator` fit in `max_record_bytes`; the cut is moved back to a UTF-8
+//!   character boundary when it would split a character. Bytes past the cut are never held
+//!   in memory: a 50 MB line costs `max_record_bytes` of buffer, and the patterns see only
+//!   its first `max_record_bytes + 1` bytes.
+//! - Complete lines inside one [`Framer::push`] are handed out as slices of the caller's
+//!   buffer (no copy); only the partial last line, multi-line records and truncated
+//!   records are copied.
+
+use std::time::Instant;
+
+use regex::bytes::Regex;
 
 use crate::config::FlowConfig;
 
@@ -25,38 +56,120 @@ pub enum FrameEvent<'a> {
     Skipped,
 }
 
+/// A multi-line record waiting for its next start line.
+#[derive(Debug)]
+struct Pending {
+    /// Its first `max_record_bytes + 1` bytes.
+    bytes: Vec<u8>,
+    /// Offset of its first byte.
+    start: u64,
+    /// Offset past its last line (past that line's newline).
+    end: u64,
+    /// Its real length (may exceed `bytes.len()`).
+    len: u64,
+    /// When it started waiting.
+    since: Instant,
+    /// False when no record is in progress (`bytes` is then kept only for its capacity).
+    active: bool,
+}
+
 /// Cuts one file's bytes into records. One per file being read; holds the partial last
 /// line and a multi-line record in progress.
 #[derive(Debug)]
 pub struct Framer {
+    multi_line_start: Option<Regex>,
+    footer: Option<Regex>,
+    headers_to_skip: usize,
+    terminator: Vec<u8>,
+    max_record_bytes: usize,
+    /// Offset of the next byte `push` will receive.
+    pos: u64,
+    /// Offset of the first byte of the line not yet complete (== `pos` when none).
+    line_start: u64,
+    /// The first `max_record_bytes + 1` bytes of the line not yet complete (one more than
+    /// a record holds, to see whether the cut splits a UTF-8 character).
+    partial: Vec<u8>,
+    pending: Pending,
     committed: u64,
+    /// Where truncated records are assembled.
+    scratch: Vec<u8>,
 }
 
 impl Framer {
     /// A framer for a file of `flow` whose next byte is at `offset`; headers are skipped only
     /// when `offset == 0`. `max_record_bytes` caps a record including the terminator.
     pub fn new(flow: &FlowConfig, offset: u64, max_record_bytes: usize) -> Self {
-        let _ = (flow, max_record_bytes);
-        Framer { committed: offset }
+        Framer {
+            multi_line_start: flow.multi_line_start_pattern.clone(),
+            footer: flow.file_footer_pattern.clone(),
+            headers_to_skip: if offset == 0 {
+                flow.skip_header_lines
+            } else {
+                0
+            },
+            terminator: flow.truncated_record_terminator.clone(),
+            max_record_bytes: max_record_bytes.max(1),
+            pos: offset,
+            line_start: offset,
+            partial: Vec::new(),
+            pending: Pending {
+                bytes: Vec::new(),
+                start: offset,
+                end: offset,
+                len: 0,
+                since: Instant::now(),
+                active: false,
+            },
+            committed: offset,
+            scratch: Vec::new(),
+        }
     }
 
     /// Feeds `buf`, the file's bytes that follow everything fed before, and calls `out` for
     /// each complete record and each skipped line, in file order.
     pub fn push(&mut self, buf: &[u8], out: &mut dyn FnMut(FrameEvent<'_>)) {
-        let _ = (buf, out);
-        unimplemented!()
+        let base = self.pos;
+        let mut i = 0usize;
+        for nl in memchr::memchr_iter(b'\n', buf) {
+            let end = base + nl as u64 + 1;
+            let start_here = base + i as u64;
+            if self.line_start < start_here {
+                // The line began in an earlier push: finish it in the partial buffer.
+                append_capped(&mut self.partial, &buf[i..nl], self.max_record_bytes + 1);
+                let line = std::mem::take(&mut self.partial);
+                let full = end - 1 - self.line_start;
+                self.line(&line, self.line_start, end, full, out);
+                self.partial = line;
+                self.partial.clear();
+            } else {
+                self.line(&buf[i..nl], start_here, end, (nl - i) as u64, out);
+            }
+            self.line_start = end;
+            i = nl + 1;
+        }
+        if i < buf.len() {
+            append_capped(&mut self.partial, &buf[i..], self.max_record_bytes + 1);
+        }
+        self.pos = base + buf.len() as u64;
     }
 
     /// Ends the record in progress, if any (multi-line silence, end of input in `process`,
     /// `run --once`). A partial line without newline is emitted only when `partial_lines`.
     pub fn flush(&mut self, partial_lines: bool, out: &mut dyn FnMut(FrameEvent<'_>)) {
-        let _ = (partial_lines, out);
-        unimplemented!()
+        if partial_lines && self.pos > self.line_start {
+            let line = std::mem::take(&mut self.partial);
+            let full = self.pos - self.line_start;
+            self.line(&line, self.line_start, self.pos, full, out);
+            self.partial = line;
+            self.partial.clear();
+            self.line_start = self.pos;
+        }
+        self.flush_pending(out);
     }
 
     /// When the multi-line record in progress started waiting, if one is.
-    pub fn pending_since(&self) -> Option<std::time::Instant> {
-        None
+    pub fn pending_since(&self) -> Option<Instant> {
+        self.pending.active.then_some(self.pending.since)
     }
 
     /// Offset up to which every byte belongs to a record already emitted or skipped: where
@@ -64,4 +177,144 @@ impl Framer {
     pub fn committed(&self) -> u64 {
         self.committed
     }
+
+    /// One complete line: `kept` is its first bytes (all of them unless `full` exceeds the
+    /// cap), `start..end` its place in the file (`end` past its newline, if any).
+    fn line(
+        &mut self,
+        kept: &[u8],
+        start: u64,
+        end: u64,
+        full: u64,
+        out: &mut dyn FnMut(FrameEvent<'_>),
+    ) {
+        // Patterns see the same bytes whether the line arrived whole or in pieces.
+        let kept = &kept[..kept.len().min(self.max_record_bytes + 1)];
+        if self.headers_to_skip > 0 {
+            self.headers_to_skip -= 1;
+            self.committed = end;
+            out(FrameEvent::Skipped);
+            return;
+        }
+        if self.footer.as_ref().is_some_and(|re| re.is_match(kept)) {
+            self.flush_pending(out);
+            self.committed = end;
+            out(FrameEvent::Skipped);
+            return;
+        }
+        let Some(re) = &self.multi_line_start else {
+            emit(
+                &mut self.scratch,
+                &self.terminator,
+                self.max_record_bytes,
+                kept,
+                full,
+                start,
+                end,
+                out,
+            );
+            self.committed = end;
+            return;
+        };
+        // `lookingAt`: the leftmost match starts at 0 iff some match starts at 0.
+        let starts = re.find(kept).is_some_and(|m| m.start() == 0);
+        if self.pending.active && !starts {
+            let p = &mut self.pending;
+            append_capped(&mut p.bytes, b"\n", self.max_record_bytes + 1);
+            append_capped(&mut p.bytes, kept, self.max_record_bytes + 1);
+            p.len += 1 + full;
+            p.end = end;
+        } else {
+            self.flush_pending(out);
+            let p = &mut self.pending;
+            p.bytes.clear();
+            append_capped(&mut p.bytes, kept, self.max_record_bytes + 1);
+            p.start = start;
+            p.end = end;
+            p.len = full;
+            p.since = Instant::now();
+            p.active = true;
+            self.committed = start;
+        }
+    }
+
+    fn flush_pending(&mut self, out: &mut dyn FnMut(FrameEvent<'_>)) {
+        if !self.pending.active {
+            return;
+        }
+        let p = &mut self.pending;
+        p.active = false;
+        emit(
+            &mut self.scratch,
+            &self.terminator,
+            self.max_record_bytes,
+            &p.bytes,
+            p.len,
+            p.start,
+            p.end,
+            out,
+        );
+        self.committed = p.end;
+    }
 }
+
+/// Appends as much of `src` as fits under `cap` bytes in total.
+fn append_capped(dst: &mut Vec<u8>, src: &[u8], cap: usize) {
+    let room = cap.saturating_sub(dst.len());
+    dst.extend_from_slice(&src[..src.len().min(room)]);
+}
+
+/// Hands out one record whose first bytes are `kept` and whose real length is `full`.
+#[allow(clippy::too_many_arguments)]
+fn emit(
+    scratch: &mut Vec<u8>,
+    terminator: &[u8],
+    max: usize,
+    kept: &[u8],
+    full: u64,
+    offset: u64,
+    end: u64,
+    out: &mut dyn FnMut(FrameEvent<'_>),
+) {
+    if full <= max as u64 {
+        out(FrameEvent::Record(Frame {
+            bytes: kept,
+            offset,
+            end,
+            truncated: false,
+        }));
+        return;
+    }
+    // One byte past the cap tells whether the cut splits a character; looking further
+    // would make the result depend on how the bytes arrived.
+    truncate_into(scratch, &kept[..kept.len().min(max + 1)], terminator, max);
+    out(FrameEvent::Record(Frame {
+        bytes: scratch,
+        offset,
+        end,
+        truncated: true,
+    }));
+}
+
+/// `scratch` = the first bytes of `kept` + `terminator`, at most `max` bytes in total, cut
+/// on a UTF-8 character boundary when the bytes there are UTF-8.
+pub(crate) fn truncate_into(scratch: &mut Vec<u8>, kept: &[u8], terminator: &[u8], max: usize) {
+    let mut keep = max.saturating_sub(terminator.len()).min(kept.len());
+    // Back off at most 3 continuation bytes so that a character is not split.
+    let mut steps = 0;
+    while keep > 0 && keep < kept.len() && kept[keep] & 0xC0 == 0x80 && steps < 3 {
+        keep -= 1;
+        steps += 1;
+    }
+    if steps == 3 && keep < kept.len() && kept[keep] & 0xC0 == 0x80 {
+        // Not UTF-8 after all: cut where the cap says.
+        keep += 3;
+    }
+    scratch.clear();
+    scratch.extend_from_slice(&kept[..keep]);
+    scratch.extend_from_slice(terminator);
+    scratch.truncate(max);
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,382 @@
+//! Unit and property tests of the framer.
+
+use super::*;
+use crate::config::{
+    Aggregation, Destination, FlowConfig, InitialPosition, JsonFormat, OnParseError, OutputTarget,
+    PartitionKeyOption,
+};
+use proptest::prelude::*;
+use std::time::Duration;
+
+/// A flow with every option at its default (local sink to stdout).
+pub(crate) fn test_flow() -> FlowConfig {
+    FlowConfig {
+        index: 0,
+        id: "test".into(),
+        file_pattern: "/tmp/*.log".into(),
+        glob: globset::Glob::new("/tmp/*.log").unwrap().compile_matcher(),
+        destination: Destination::OutputFile(OutputTarget::Stdout),
+        partition_key: PartitionKeyOption::Random,
+        initial_position: InitialPosition::StartOfFile,
+        max_buffer_age: Duration::from_secs(1),
+        max_buffer_size_bytes: 5 << 20,
+        max_buffer_size_records: 500,
+        aggregated_record_size_bytes: None,
+        aggregation: Aggregation::None,
+        multi_line_start_pattern: None,
+        skip_header_lines: 0,
+        truncated_record_terminator: b"\n".to_vec(),
+        file_footer_pattern: None,
+        processors: Vec::new(),
+        json_format: JsonFormat::Compact,
+        on_parse_error: OnParseError::Drop,
+        retry_initial_backoff: Duration::from_millis(100),
+        retry_max_backoff: Duration::from_secs(10),
+        publish_queue_capacity: 100,
+        min_time_between_file_polls: Duration::from_millis(100),
+        record_id_field: Some("recordId".into()),
+        remove_after_shipped: false,
+        max_in_flight: 1,
+    }
+}
+
+/// What the framer emitted, owned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Ev {
+    Rec(Vec<u8>, u64, u64, bool),
+    Skip,
+}
+
+fn collect(events: &mut Vec<Ev>) -> impl FnMut(FrameEvent<'_>) + '_ {
+    move |e| match e {
+        FrameEvent::Record(f) => {
+            events.push(Ev::Rec(f.bytes.to_vec(), f.offset, f.end, f.truncated))
+        }
+        FrameEvent::Skipped => events.push(Ev::Skip),
+    }
+}
+
+fn run(flow: &FlowConfig, max: usize, chunks: &[&[u8]], flush_partial: bool) -> Vec<Ev> {
+    let mut f = Framer::new(flow, 0, max);
+    let mut ev = Vec::new();
+    for c in chunks {
+        f.push(c, &mut collect(&mut ev));
+    }
+    f.flush(flush_partial, &mut collect(&mut ev));
+    ev
+}
+
+fn rec(b: &str, off: u64, end: u64) -> Ev {
+    Ev::Rec(b.as_bytes().to_vec(), off, end, false)
+}
+
+#[test]
+fn lines_and_partial_line() {
+    let flow = test_flow();
+    let mut f = Framer::new(&flow, 0, 1000);
+    let mut ev = Vec::new();
+    f.push(b"ab\ncd\r\nef", &mut collect(&mut ev));
+    assert_eq!(ev, vec![rec("ab", 0, 3), rec("cd\r", 3, 7)]);
+    assert_eq!(f.committed(), 7);
+    ev.clear();
+    f.push(b"g", &mut collect(&mut ev));
+    assert!(ev.is_empty());
+    f.flush(false, &mut collect(&mut ev));
+    assert!(ev.is_empty(), "a partial line waits for its newline");
+    f.push(b"h\n\n", &mut collect(&mut ev));
+    assert_eq!(ev, vec![rec("efgh", 7, 12), rec("", 12, 13)]);
+    assert_eq!(f.committed(), 13);
+}
+
+#[test]
+fn flush_emits_partial_line_when_asked() {
+    let flow = test_flow();
+    assert_eq!(
+        run(&flow, 100, &[b"a\nlast"], true),
+        vec![rec("a", 0, 2), rec("last", 2, 6)]
+    );
+    assert_eq!(run(&flow, 100, &[b"a\nlast"], false), vec![rec("a", 0, 2)]);
+}
+
+#[test]
+fn starts_at_an_offset_and_skips_headers_only_from_zero() {
+    let mut flow = test_flow();
+    flow.skip_header_lines = 2;
+    assert_eq!(
+        run(&flow, 100, &[b"h1\nh2\nx\n"], false),
+        vec![Ev::Skip, Ev::Skip, rec("x", 6, 8)]
+    );
+    let mut f = Framer::new(&flow, 100, 100);
+    let mut ev = Vec::new();
+    f.push(b"x\n", &mut collect(&mut ev));
+    assert_eq!(ev, vec![rec("x", 100, 102)]);
+}
+
+#[test]
+fn footer_lines_are_skipped() {
+    let mut flow = test_flow();
+    flow.file_footer_pattern = Some(Regex::new("^-- END --$").unwrap());
+    assert_eq!(
+        run(&flow, 100, &[b"a\n-- END --\nb\n"], false),
+        vec![rec("a", 0, 2), Ev::Skip, rec("b", 12, 14)]
+    );
+}
+
+#[test]
+fn multi_line_records() {
+    let mut flow = test_flow();
+    flow.multi_line_start_pattern = Some(Regex::new(r"\d{4}-").unwrap());
+    let input = b"pre1\npre2\n2024-01 a\n  at x\n  at y\n2024-02 b\n2024-03 c\n  tail\n";
+    let ev = run(&flow, 1000, &[input], false);
+    assert_eq!(
+        ev,
+        vec![
+            rec("pre1\npre2", 0, 10),
+            rec("2024-01 a\n  at x\n  at y", 10, 34),
+            rec("2024-02 b", 34, 44),
+            rec("2024-03 c\n  tail", 44, 61),
+        ]
+    );
+}
+
+#[test]
+fn multi_line_pattern_must_match_at_line_start() {
+    let mut flow = test_flow();
+    flow.multi_line_start_pattern = Some(Regex::new(r"START").unwrap());
+    let ev = run(&flow, 1000, &[b"START a\n x START\nSTART b\n"], false);
+    assert_eq!(
+        ev,
+        vec![rec("START a\n x START", 0, 17), rec("START b", 17, 25)]
+    );
+}
+
+#[test]
+fn multi_line_committed_and_pending_since() {
+    let mut flow = test_flow();
+    flow.multi_line_start_pattern = Some(Regex::new(r"S").unwrap());
+    let mut f = Framer::new(&flow, 0, 1000);
+    let mut ev = Vec::new();
+    f.push(b"S1\n c\nS2\n c", &mut collect(&mut ev));
+    assert_eq!(ev, vec![rec("S1\n c", 0, 6)]);
+    assert_eq!(f.committed(), 6);
+    assert!(f.pending_since().is_some());
+    ev.clear();
+    f.flush(false, &mut collect(&mut ev));
+    assert_eq!(ev, vec![rec("S2", 6, 9)]);
+    assert_eq!(f.committed(), 9);
+    assert!(f.pending_since().is_none());
+    ev.clear();
+    f.push(b"\n", &mut collect(&mut ev));
+    f.flush(false, &mut collect(&mut ev));
+    assert_eq!(ev, vec![rec(" c", 9, 12)]);
+}
+
+#[test]
+fn footer_ends_multi_line_record() {
+    let mut flow = test_flow();
+    flow.multi_line_start_pattern = Some(Regex::new(r"S").unwrap());
+    flow.file_footer_pattern = Some(Regex::new(r"^EOF$").unwrap());
+    let ev = run(&flow, 1000, &[b"S1\n c\nEOF\n"], false);
+    assert_eq!(ev, vec![rec("S1\n c", 0, 6), Ev::Skip]);
+}
+
+#[test]
+fn long_lines_are_truncated_with_the_terminator() {
+    let mut flow = test_flow();
+    flow.truncated_record_terminator = b"...".to_vec();
+    let ev = run(&flow, 8, &[b"0123456789abc\nshort\n"], false);
+    assert_eq!(
+        ev,
+        vec![
+            Ev::Rec(b"01234...".to_vec(), 0, 14, true),
+            rec("short", 14, 20)
+        ]
+    );
+    // Same when the long line arrives in pieces.
+    let ev2 = run(&flow, 8, &[b"0123", b"456789", b"abc\nsh", b"ort\n"], false);
+    assert_eq!(ev, ev2);
+}
+
+#[test]
+fn truncation_does_not_split_a_character() {
+    let mut flow = test_flow();
+    flow.truncated_record_terminator = b"~".to_vec();
+    // "aé" is 3 bytes; a cap of 3 keeps 2 bytes, which would split é.
+    let ev = run(&flow, 3, &["aéb\n".as_bytes()], false);
+    assert_eq!(ev, vec![Ev::Rec(b"a~".to_vec(), 0, 5, true)]);
+}
+
+#[test]
+fn a_huge_line_is_not_buffered_whole() {
+    let flow = test_flow();
+    let mut f = Framer::new(&flow, 0, 1024);
+    let chunk = vec![b'x'; 1 << 20];
+    let mut ev = Vec::new();
+    for _ in 0..50 {
+        f.push(&chunk, &mut collect(&mut ev));
+    }
+    assert!(
+        f.partial.capacity() < 1 << 16,
+        "partial buffer stays near the cap"
+    );
+    f.push(b"\nnext\n", &mut collect(&mut ev));
+    assert_eq!(ev.len(), 2);
+    match &ev[0] {
+        Ev::Rec(b, 0, end, true) => {
+            assert_eq!(b.len(), 1024);
+            assert_eq!(*end, 50 * (1 << 20) + 1);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(ev[1], rec("next", 50 * (1 << 20) + 1, 50 * (1 << 20) + 6));
+}
+
+/// Reference framing of a whole input at once: lines, headers, footers `F...`, multi-line
+/// start lines `S...`, truncation.
+fn reference(
+    input: &[u8],
+    skip: usize,
+    multi: bool,
+    footer: bool,
+    max: usize,
+    term: &[u8],
+    partial: bool,
+) -> Vec<Ev> {
+    let mut lines: Vec<(u64, u64, &[u8])> = Vec::new();
+    let mut start = 0usize;
+    for (i, b) in input.iter().enumerate() {
+        if *b == b'\n' {
+            lines.push((start as u64, i as u64 + 1, &input[start..i]));
+            start = i + 1;
+        }
+    }
+    if partial && start < input.len() {
+        lines.push((start as u64, input.len() as u64, &input[start..]));
+    }
+    let mut ev = Vec::new();
+    let mut pend: Option<(u64, u64)> = None;
+    let cut = |s: u64, e: u64, has_nl: bool| -> Ev {
+        let body_end = if has_nl { e - 1 } else { e } as usize;
+        let body = &input[s as usize..body_end];
+        if body.len() <= max {
+            Ev::Rec(body.to_vec(), s, e, false)
+        } else {
+            let mut out = Vec::new();
+            truncate_into(&mut out, &body[..body.len().min(max + 1)], term, max);
+            Ev::Rec(out, s, e, true)
+        }
+    };
+    let has_nl = |e: u64| e > 0 && input[e as usize - 1] == b'\n';
+    for (n, (s, e, l)) in lines.iter().copied().enumerate() {
+        if n < skip {
+            ev.push(Ev::Skip);
+            continue;
+        }
+        let kept = &l[..l.len().min(max + 1)];
+        if footer && kept.first() == Some(&b'F') {
+            if let Some((ps, pe)) = pend.take() {
+                ev.push(cut(ps, pe, has_nl(pe)));
+            }
+            ev.push(Ev::Skip);
+            continue;
+        }
+        if !multi {
+            ev.push(cut(s, e, has_nl(e)));
+            continue;
+        }
+        match pend {
+            Some((ps, _)) if kept.first() != Some(&b'S') => pend = Some((ps, e)),
+            _ => {
+                if let Some((ps, pe)) = pend.take() {
+                    ev.push(cut(ps, pe, has_nl(pe)));
+                }
+                pend = Some((s, e));
+            }
+        }
+    }
+    if let Some((ps, pe)) = pend.take() {
+        ev.push(cut(ps, pe, has_nl(pe)));
+    }
+    ev
+}
+
+fn input_strategy() -> impl Strategy<Value = Vec<u8>> {
+    proptest::collection::vec(
+        prop_oneof![
+            4 => Just(b'a'),
+            2 => Just(b'\n'),
+            1 => Just(b'S'),
+            1 => Just(b'F'),
+            1 => Just(0xC3u8),
+            1 => Just(0xA9u8),
+            1 => Just(b'\r'),
+        ],
+        0..300,
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(400))]
+
+    #[test]
+    fn any_chunking_gives_the_reference_records(
+        input in input_strategy(),
+        cuts in proptest::collection::vec(0usize..300, 0..12),
+        skip in 0usize..3,
+        multi: bool,
+        footer: bool,
+        partial: bool,
+        max in 1usize..40,
+        term in prop_oneof![Just(b"\n".to_vec()), Just(b"...".to_vec()), Just(Vec::new())],
+    ) {
+        let mut flow = test_flow();
+        flow.skip_header_lines = skip;
+        flow.truncated_record_terminator = term.clone();
+        if multi {
+            flow.multi_line_start_pattern = Some(Regex::new("S").unwrap());
+        }
+        if footer {
+            flow.file_footer_pattern = Some(Regex::new("^F").unwrap());
+        }
+        let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(input.len())).collect();
+        cuts.sort_unstable();
+        let mut chunks: Vec<&[u8]> = Vec::new();
+        let mut prev = 0;
+        for c in cuts.into_iter().chain(std::iter::once(input.len())) {
+            chunks.push(&input[prev..c]);
+            prev = c;
+        }
+
+        let mut f = Framer::new(&flow, 0, max);
+        let mut ev = Vec::new();
+        let mut last_committed = 0;
+        let mut fed = 0u64;
+        for c in &chunks {
+            f.push(c, &mut collect(&mut ev));
+            fed += c.len() as u64;
+            let committed = f.committed();
+            prop_assert!(committed >= last_committed, "committed() is monotone");
+            prop_assert!(committed <= fed);
+            // Never beyond the first byte of a record not emitted yet: every record
+            // emitted so far ends at or before it, and anything after it is not emitted.
+            for e in &ev {
+                if let Ev::Rec(_, _, end, _) = e {
+                    prop_assert!(*end <= committed);
+                }
+            }
+            last_committed = committed;
+        }
+        f.flush(partial, &mut collect(&mut ev));
+        prop_assert!(f.committed() >= last_committed);
+        let want = reference(&input, skip, multi, footer, max, &term, partial);
+        prop_assert_eq!(&ev, &want);
+        for e in &ev {
+            if let Ev::Rec(b, _, _, _) = e {
+                prop_assert!(b.len() <= max, "truncation never exceeds the cap");
+            }
+        }
+        if partial {
+            prop_assert_eq!(f.committed(), input.len() as u64);
+        }
+    }
+}

@@ -70,6 +70,10 @@ const END_SEARCH_WINDOW: u64 = 64 * 1024;
 /// inotify events queued between the watcher thread and this loop; on overflow the loop
 /// rescans instead.
 const EVENT_QUEUE: usize = 4096;
+/// How many first bytes of a file are compared to recognise a copy of it.
+pub const HEAD_BYTES: u64 = 4096;
+/// How long a truncated file can still be recognised in a new copy.
+const DONOR_TTL: Duration = Duration::from_secs(60);
 /// Truncated records are logged at most this often per flow.
 const TRUNCATION_LOG_EVERY: Duration = Duration::from_secs(60);
 
@@ -122,10 +126,27 @@ enum Phase {
     /// Reading.
     Reading {
         key: FileKey,
+        /// The identity record IDs are derived from: `key`, or for a copy made by
+        /// copytruncate, the identity of the file it is a copy of (same bytes, same IDs).
+        id_key: FileKey,
         framer: Framer,
         /// Everything before this is covered by a batch already.
         covered: u64,
+        /// Checksum of the first `head.0` bytes (up to [`HEAD_BYTES`]): evidence that
+        /// another file is a copy of this one.
+        head: (u64, u64),
     },
+}
+
+/// A file recently truncated (by copytruncate, usually): a new file whose first bytes are
+/// the same is its copy, and is read from where this one was.
+#[derive(Debug, Clone, Copy)]
+struct Donor {
+    fingerprint: u64,
+    head: (u64, u64),
+    id_key: FileKey,
+    offset: u64,
+    at: Instant,
 }
 
 #[derive(Debug)]
@@ -176,11 +197,17 @@ struct Emitter {
 }
 
 impl Emitter {
-    fn record(&mut self, key: FileKey, covered: &mut u64, frame: crate::framing::Frame<'_>) {
+    fn record(
+        &mut self,
+        key: FileKey,
+        id_key: &FileKey,
+        covered: &mut u64,
+        frame: crate::framing::Frame<'_>,
+    ) {
         let stats = Arc::clone(&self.stats);
         FlowStats::add(&stats.records_parsed, 1);
         FlowStats::add(&stats.bytes_parsed, frame.bytes.len() as u64 + 1);
-        let id = RecordId::new(&key, frame.offset);
+        let id = RecordId::new(id_key, frame.offset);
         let mut truncated = frame.truncated;
         let processed = if self.chain.is_empty() {
             false
@@ -354,6 +381,7 @@ impl FlowReader {
             framer_cap,
             max_open_files: max_open_files.max(1),
             open: 0,
+            donors: Vec::new(),
         };
         state.rescan(first_start && flow.initial_position == InitialPosition::EndOfFile && !once);
         let mut watcher = watcher;
@@ -543,6 +571,8 @@ struct Loop<'a> {
     max_open_files: usize,
     /// Descriptors held now.
     open: usize,
+    /// Files truncated lately, to recognise their copies.
+    donors: Vec<Donor>,
 }
 
 impl Loop<'_> {
@@ -704,19 +734,146 @@ impl Loop<'_> {
                     }
                 }
             }
+            if !self.identify(ino) {
+                continue;
+            }
             let Some(r) = self.readers.get_mut(&ino) else {
                 continue;
             };
-            total += service(
-                r,
-                emitter,
-                &self.checkpoints,
-                &mut self.buf,
-                self.framer_cap,
-                self.flow,
-            );
+            let (n, donor) = service(r, emitter, &mut self.buf);
+            total += n;
+            if let Some(d) = donor {
+                self.donors.push(d);
+            }
         }
         total
+    }
+
+    /// Gives a reader its identity once its file has a first line, and decides where it
+    /// starts. Returns true when the reader can read.
+    fn identify(&mut self, ino: Inode) -> bool {
+        let Some(r) = self.readers.get(&ino) else {
+            return false;
+        };
+        let Phase::Unidentified(start) = r.phase else {
+            return true;
+        };
+        let Some(file) = r.file.as_ref() else {
+            return false;
+        };
+        let fp = match tfile::fingerprint(file) {
+            Ok(Some(fp)) => fp,
+            Ok(None) => {
+                // No first line yet: nothing can be sent; the next write wakes it.
+                let r = self.readers.get_mut(&ino).expect("present");
+                r.at_eof = true;
+                r.dirty = false;
+                return false;
+            }
+            Err(e) => {
+                let path = r.path.clone();
+                self.readers.get_mut(&ino).expect("present").dirty = false;
+                self.reported.warn(&path, format!("cannot read: {e}"));
+                return false;
+            }
+        };
+        let size = tfile::stat(file).map(|s| s.size).unwrap_or(0);
+        let (dev, ino_no, path) = (r.dev, r.ino, r.path.clone());
+        let fresh = |generation| FileKey {
+            dev,
+            ino: ino_no,
+            fingerprint: fp,
+            generation,
+        };
+        let mut id_key = None;
+        let (key, offset) = match start {
+            Start::Fresh(g) => (fresh(g), 0),
+            Start::Checkpoint | Start::End(_) => match self.checkpoints.lookup(dev, ino_no) {
+                Some((k, off)) if k.fingerprint == fp && size >= off => (k, off),
+                Some((k, _)) => {
+                    tracing::info!(
+                        "{}: content differs from its checkpoint (truncated, or a new file on a reused inode); reading it from the start",
+                        path.display()
+                    );
+                    (fresh(k.generation + 1), 0)
+                }
+                None => match self.copy_of(ino, fp, size) {
+                    Some((donor_key, at)) => {
+                        tracing::info!(
+                            "{} is a copy of a file already read (copytruncate); reading it from offset {at}",
+                            path.display()
+                        );
+                        id_key = Some(donor_key);
+                        (fresh(0), at)
+                    }
+                    None => {
+                        let offset = match start {
+                            Start::End(at) if at > 0 => {
+                                let file = self.readers[&ino].file.as_ref().expect("open");
+                                tfile::last_line_end(file, at, END_SEARCH_WINDOW).unwrap_or(at)
+                            }
+                            _ => 0,
+                        };
+                        (fresh(0), offset)
+                    }
+                },
+            },
+        };
+        let file = self.readers[&ino].file.as_ref().expect("open");
+        let head = tfile::head(file, HEAD_BYTES.min(size)).unwrap_or((0, 0));
+        self.checkpoints.open(key, &path, offset);
+        let framer = Framer::new(self.flow, offset, self.framer_cap);
+        let r = self.readers.get_mut(&ino).expect("present");
+        r.offset = offset;
+        r.phase = Phase::Reading {
+            key,
+            id_key: id_key.unwrap_or(key),
+            framer,
+            covered: offset,
+            head,
+        };
+        true
+    }
+
+    /// When the new file `ino` starts with the same bytes as a file being read (or one
+    /// truncated lately), it is a copy made by copytruncate: what was read of the
+    /// original is not read again. Returns the original's ID identity and where to start.
+    fn copy_of(&mut self, ino: Inode, fp: u64, size: u64) -> Option<(FileKey, u64)> {
+        self.donors.retain(|d| d.at.elapsed() < DONOR_TTL);
+        let live = self.readers.iter().filter_map(|(other, r)| match &r.phase {
+            Phase::Reading {
+                key,
+                id_key,
+                framer,
+                head,
+                ..
+            } if *other != ino && key.fingerprint == fp => Some(Donor {
+                fingerprint: fp,
+                head: *head,
+                id_key: *id_key,
+                offset: framer.committed(),
+                at: Instant::now(),
+            }),
+            _ => None,
+        });
+        let candidates: Vec<Donor> = self
+            .donors
+            .iter()
+            .copied()
+            .filter(|d| d.fingerprint == fp)
+            .chain(live)
+            .collect();
+        let file = self.readers.get(&ino)?.file.as_ref()?;
+        candidates.into_iter().find_map(|d| {
+            let (len, hash) = d.head;
+            if len == 0 || size < len || d.offset < len {
+                return None;
+            }
+            match tfile::head(file, len) {
+                Ok((l, h)) if l == len && h == hash => Some((d.id_key, d.offset.min(size))),
+                _ => None,
+            }
+        })
     }
 
     /// Multi-line silence, gone files' grace and `removeAfterShipped`.
@@ -726,8 +883,10 @@ impl Loop<'_> {
         for (ino, r) in self.readers.iter_mut() {
             if let Phase::Reading {
                 key,
+                id_key,
                 framer,
                 covered,
+                ..
             } = &mut r.phase
             {
                 if framer
@@ -735,7 +894,7 @@ impl Loop<'_> {
                     .is_some_and(|t| t.elapsed() >= max_age)
                 {
                     let key = *key;
-                    framer.flush(false, &mut |ev| emit(emitter, key, covered, ev));
+                    framer.flush(false, &mut |ev| emit(emitter, key, id_key, covered, ev));
                     let c = framer.committed();
                     emitter.cover(key, *covered, c);
                     *covered = c;
@@ -873,97 +1032,50 @@ fn current_path(r: &Reader) -> Option<PathBuf> {
 fn finish_reader(r: &mut Reader, emitter: &mut Emitter) {
     if let Phase::Reading {
         key,
+        id_key,
         framer,
         covered,
+        ..
     } = &mut r.phase
     {
         let key = *key;
-        framer.flush(true, &mut |ev| emit(emitter, key, covered, ev));
+        framer.flush(true, &mut |ev| emit(emitter, key, id_key, covered, ev));
         let c = framer.committed();
         emitter.cover(key, *covered, c);
         *covered = c;
     }
 }
 
-fn emit(emitter: &mut Emitter, key: FileKey, covered: &mut u64, ev: FrameEvent<'_>) {
+fn emit(
+    emitter: &mut Emitter,
+    key: FileKey,
+    id_key: &FileKey,
+    covered: &mut u64,
+    ev: FrameEvent<'_>,
+) {
     match ev {
-        FrameEvent::Record(frame) => emitter.record(key, covered, frame),
+        FrameEvent::Record(frame) => emitter.record(key, id_key, covered, frame),
         FrameEvent::Skipped => FlowStats::add(&emitter.stats.records_dropped, 1),
     }
 }
 
-/// Reads up to [`FILE_BUDGET`] bytes of one file. Returns the bytes read.
-fn service(
-    r: &mut Reader,
-    emitter: &mut Emitter,
-    checkpoints: &FlowCheckpoints,
-    buf: &mut [u8],
-    framer_cap: usize,
-    flow: &FlowConfig,
-) -> usize {
+/// Reads up to [`FILE_BUDGET`] bytes of an identified file. Returns the bytes read, and
+/// the donor left behind when the file turned out to be truncated.
+fn service(r: &mut Reader, emitter: &mut Emitter, buf: &mut [u8]) -> (usize, Option<Donor>) {
     r.dirty = false;
     r.last_used = Instant::now();
     let Some(file) = r.file.as_ref() else {
-        return 0;
+        return (0, None);
     };
-    if let Phase::Unidentified(start) = r.phase {
-        match tfile::fingerprint(file) {
-            Ok(Some(fp)) => {
-                let size = tfile::stat(file).map(|s| s.size).unwrap_or(0);
-                let fresh = |generation| FileKey {
-                    dev: r.dev,
-                    ino: r.ino,
-                    fingerprint: fp,
-                    generation,
-                };
-                let (key, offset) = match start {
-                    Start::Fresh(g) => (fresh(g), 0),
-                    Start::Checkpoint | Start::End(_) => match checkpoints.lookup(r.dev, r.ino) {
-                        Some((k, off)) if k.fingerprint == fp && size >= off => (k, off),
-                        Some((k, _)) => {
-                            tracing::info!(
-                                "{}: content differs from its checkpoint (truncated or a new file on a reused inode); reading it from the start",
-                                r.path.display()
-                            );
-                            (fresh(k.generation + 1), 0)
-                        }
-                        None => {
-                            let offset = match start {
-                                Start::End(at) if at > 0 => {
-                                    tfile::last_line_end(file, at, END_SEARCH_WINDOW).unwrap_or(at)
-                                }
-                                _ => 0,
-                            };
-                            (fresh(0), offset)
-                        }
-                    },
-                };
-                checkpoints.open(key, &r.path, offset);
-                r.offset = offset;
-                r.phase = Phase::Reading {
-                    key,
-                    framer: Framer::new(flow, offset, framer_cap),
-                    covered: offset,
-                };
-            }
-            Ok(None) => {
-                r.at_eof = true;
-                return 0;
-            }
-            Err(e) => {
-                tracing::warn!("cannot read {}: {e}", r.path.display());
-                r.at_eof = true;
-                return 0;
-            }
-        }
-    }
     let Phase::Reading {
         key,
+        id_key,
         framer,
         covered,
+        head,
     } = &mut r.phase
     else {
-        unreachable!("identified above");
+        return (0, None);
     };
     let key = *key;
     let mut total = 0;
@@ -981,7 +1093,7 @@ fn service(
             r.at_eof = true;
             break;
         }
-        framer.push(&buf[..n], &mut |ev| emit(emitter, key, covered, ev));
+        framer.push(&buf[..n], &mut |ev| emit(emitter, key, id_key, covered, ev));
         let c = framer.committed();
         emitter.cover(key, *covered, c);
         *covered = c;
@@ -992,30 +1104,43 @@ fn service(
     if total >= FILE_BUDGET {
         r.dirty = true;
     }
-    if r.at_eof {
-        let st = tfile::stat(file).ok();
-        if let Some(st) = st {
-            r.size = st.size;
-        }
-        let truncated = st.is_some_and(|s| s.size < r.offset)
-            || (r.offset > 0
-                && matches!(tfile::fingerprint(file), Ok(Some(fp)) if fp != key.fingerprint));
-        if truncated {
-            tracing::info!(
-                "{} was truncated at offset {} (copytruncate?); reading it from the start",
-                r.path.display(),
-                r.offset
-            );
-            framer.flush(true, &mut |ev| emit(emitter, key, covered, ev));
-            let c = framer.committed();
-            emitter.cover(key, *covered, c);
-            r.phase = Phase::Unidentified(Start::Fresh(key.generation + 1));
-            r.offset = 0;
-            r.at_eof = false;
-            r.dirty = true;
-        }
-    } else {
+    if !r.at_eof {
         r.size = r.size.max(r.offset);
+        return (total, None);
     }
-    total
+    let st = tfile::stat(file).ok();
+    if let Some(st) = st {
+        r.size = st.size;
+    }
+    let truncated = st.is_some_and(|s| s.size < r.offset)
+        || (r.offset > 0
+            && matches!(tfile::fingerprint(file), Ok(Some(fp)) if fp != key.fingerprint));
+    if !truncated {
+        if head.0 < HEAD_BYTES.min(r.offset) {
+            if let Ok(h) = tfile::head(file, HEAD_BYTES.min(r.offset)) {
+                *head = h;
+            }
+        }
+        return (total, None);
+    }
+    tracing::info!(
+        "{} was truncated at offset {} (copytruncate?); reading it from the start",
+        r.path.display(),
+        r.offset
+    );
+    framer.flush(true, &mut |ev| emit(emitter, key, id_key, covered, ev));
+    let c = framer.committed();
+    emitter.cover(key, *covered, c);
+    let donor = Donor {
+        fingerprint: key.fingerprint,
+        head: *head,
+        id_key: *id_key,
+        offset: r.offset,
+        at: Instant::now(),
+    };
+    r.phase = Phase::Unidentified(Start::Fresh(key.generation + 1));
+    r.offset = 0;
+    r.at_eof = false;
+    r.dirty = true;
+    (total, Some(donor))
 }

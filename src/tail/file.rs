@@ -64,6 +64,19 @@ pub fn last_line_end(file: &File, size: u64, window: u64) -> io::Result<u64> {
     })
 }
 
+/// `(len, checksum)` of the first `len` bytes of a file (fewer when it is shorter).
+pub fn head(file: &File, len: u64) -> io::Result<(u64, u64)> {
+    let mut buf = vec![0u8; len as usize];
+    let mut n = 0;
+    while n < buf.len() {
+        match file.read_at(&mut buf[n..], n as u64)? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    Ok((n as u64, fnv1a(&buf[..n])))
+}
+
 /// What `stat` says of an open descriptor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Stat {

@@ -10,6 +10,7 @@
 //! - [`tail`]: discovery, file identity, the reader loop, checkpoints on disk.
 //! - [`framing`]: bytes → records (lines, multi-line, headers, footers, truncation).
 //! - [`process`]: the processor chain (`dataProcessingOptions`).
+//! - [`ec2`]: EC2 instance metadata for `ADDEC2METADATA`, refreshed in the background.
 //! - [`partition`]: partition keys.
 //! - [`pipeline`]: one flow's reader thread: tail → framing → processors → batches.
 //! - [`aggregate`]: KPL aggregated records.
@@ -24,6 +25,7 @@ pub mod aggregate;
 pub mod aws;
 pub mod config;
 pub mod daemon;
+pub mod ec2;
 pub mod event;
 pub mod framing;
 pub mod metrics;

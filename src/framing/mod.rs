@@ -318,3 +318,7 @@ pub(crate) fn truncate_into(scratch: &mut Vec<u8>, kept: &[u8], terminator: &[u8
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+pub(crate) mod tests_support {
+    pub(crate) use super::tests::test_flow;
+}

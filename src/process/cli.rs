@@ -1,0 +1,96 @@
+//! `kinesis-tail process`: standard input → the flow's framing and processors → standard
+//! output, one record per line.
+
+use std::io::{self, BufWriter, Read, Write};
+
+use super::{Chain, Outcome};
+use crate::config::FlowConfig;
+use crate::event::{FileKey, RecordId};
+use crate::framing::{FrameEvent, Framer};
+use crate::metrics::FlowStats;
+
+/// Size of one read from the input.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// Reads `input` as if it were a file of `flow` (from offset 0, headers skipped, records
+/// cut at the destination's limit, the last record ended at end of input even without a
+/// newline), runs the flow's chain ([`Chain::new`]) and writes each resulting record
+/// followed by `\n` to `output`. Dropped records are not written. Record IDs use a file
+/// identity of zeros. Counts into `stats` as the pipeline does.
+pub fn run_process(
+    flow: &FlowConfig,
+    input: impl Read,
+    output: impl Write,
+    stats: &FlowStats,
+) -> io::Result<()> {
+    run_process_with(flow, Chain::new(flow), input, output, stats)
+}
+
+/// [`run_process`] with a chain built by the caller (e.g. [`Chain::with_ec2`]).
+pub fn run_process_with(
+    flow: &FlowConfig,
+    mut chain: Chain,
+    mut input: impl Read,
+    output: impl Write,
+    stats: &FlowStats,
+) -> io::Result<()> {
+    let key = FileKey {
+        dev: 0,
+        ino: 0,
+        fingerprint: 0,
+        generation: 0,
+    };
+    let mut framer = Framer::new(flow, 0, flow.default_max_record_bytes());
+    let mut w = BufWriter::new(output);
+    let mut buf = vec![0u8; READ_CHUNK];
+    let mut out = Vec::new();
+    // The first write error; later records are not written.
+    let error: std::cell::Cell<Option<io::Error>> = std::cell::Cell::new(None);
+    let failed = std::cell::Cell::new(false);
+    let mut on_event = |ev: FrameEvent<'_>| {
+        let frame = match ev {
+            FrameEvent::Skipped => {
+                FlowStats::add(&stats.records_dropped, 1);
+                return;
+            }
+            FrameEvent::Record(f) => f,
+        };
+        FlowStats::add(&stats.records_parsed, 1);
+        if frame.truncated {
+            FlowStats::add(&stats.records_truncated, 1);
+        }
+        match chain.process(frame.bytes, RecordId::new(&key, frame.offset), &mut out) {
+            Outcome::Dropped => {
+                FlowStats::add(&stats.records_dropped, 1);
+                return;
+            }
+            Outcome::Failed => FlowStats::add(&stats.processing_errors, 1),
+            Outcome::Emit => {}
+        }
+        if !failed.get() {
+            if let Err(e) = w.write_all(&out).and_then(|()| w.write_all(b"\n")) {
+                failed.set(true);
+                error.set(Some(e));
+            }
+        }
+    };
+    loop {
+        let n = match input.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        FlowStats::add(&stats.bytes_parsed, n as u64);
+        framer.push(&buf[..n], &mut on_event);
+        if let Some(e) = error.take() {
+            return Err(e);
+        }
+    }
+    framer.flush(true, &mut on_event);
+    if let Some(e) = error.take() {
+        return Err(e);
+    }
+    drop(on_event);
+    w.flush()
+}

@@ -1,0 +1,412 @@
+//! The JSON the processors write: a reusable object of already-encoded fields, a string
+//! escaper, the Jackson-style pretty printer and a reader for records that are JSON
+//! objects already.
+//!
+//! Records are written straight into reused buffers; serde_json is used only to validate
+//! input that claims to be JSON and for values known when the chain is built.
+
+use std::ops::Range;
+
+use serde::de::IgnoredAny;
+
+/// A JSON object under construction: every key and value is kept as its encoded JSON text
+/// (keys with their quotes) in one buffer, so building and writing it allocates nothing
+/// once the buffers have grown.
+#[derive(Debug, Default)]
+pub(crate) struct Obj {
+    buf: Vec<u8>,
+    fields: Vec<(Range<u32>, Range<u32>)>,
+}
+
+impl Obj {
+    /// Empties it, keeping its buffers.
+    pub(crate) fn clear(&mut self) {
+        self.buf.clear();
+        self.fields.clear();
+    }
+
+    /// Number of fields.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.fields.len()
+    }
+
+    fn push_raw(&mut self, text: &[u8]) -> Range<u32> {
+        let start = self.buf.len() as u32;
+        self.buf.extend_from_slice(text);
+        start..self.buf.len() as u32
+    }
+
+    /// Adds a field; `key` is an encoded JSON string (with quotes), `value` encoded JSON.
+    pub(crate) fn push_encoded(&mut self, key: &[u8], value: &[u8]) {
+        let k = self.push_raw(key);
+        let v = self.push_raw(value);
+        self.fields.push((k, v));
+    }
+
+    /// Adds a field whose value is the JSON string of `text` (invalid UTF-8 replaced).
+    pub(crate) fn push_str(&mut self, key: &[u8], text: &[u8]) {
+        let k = self.push_raw(key);
+        let start = self.buf.len() as u32;
+        write_str(&mut self.buf, text);
+        self.fields.push((k, start..self.buf.len() as u32));
+    }
+
+    /// Adds a field whose value is `null`.
+    pub(crate) fn push_null(&mut self, key: &[u8]) {
+        self.push_encoded(key, b"null");
+    }
+
+    /// Sets `key` to the encoded `value`: replaces the value in place when the key is
+    /// present (keeping the field's position, like Java's `LinkedHashMap.put`), appends
+    /// otherwise. The old value's bytes stay in the buffer until `clear`.
+    pub(crate) fn set_encoded(&mut self, key: &[u8], value: &[u8]) {
+        let found = self
+            .fields
+            .iter()
+            .position(|(k, _)| &self.buf[k.start as usize..k.end as usize] == key);
+        match found {
+            Some(i) => {
+                let v = self.push_raw(value);
+                self.fields[i].1 = v;
+            }
+            None => self.push_encoded(key, value),
+        }
+    }
+
+    /// Sets `key` to `value` written by `write` (see [`Obj::set_encoded`]).
+    pub(crate) fn set_with(&mut self, key: &[u8], write: impl FnOnce(&mut Vec<u8>)) {
+        let start = self.buf.len();
+        write(&mut self.buf);
+        let end = self.buf.len();
+        // Move the value out of the way of the key lookup without allocating: it is
+        // already in the buffer, so only the field table changes.
+        let found = self
+            .fields
+            .iter()
+            .position(|(k, _)| &self.buf[k.start as usize..k.end as usize] == key);
+        let v = start as u32..end as u32;
+        match found {
+            Some(i) => self.fields[i].1 = v,
+            None => {
+                let k = self.push_raw(key);
+                self.fields.push((k, v));
+            }
+        }
+    }
+
+    /// Writes it as compact JSON.
+    pub(crate) fn write_compact(&self, out: &mut Vec<u8>) {
+        out.push(b'{');
+        for (i, (k, v)) in self.fields.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(&self.buf[k.start as usize..k.end as usize]);
+            out.push(b':');
+            out.extend_from_slice(&self.buf[v.start as usize..v.end as usize]);
+        }
+        out.push(b'}');
+    }
+
+    /// Replaces its content with the fields of the JSON object `text`; false (and empty)
+    /// when `text` is not a JSON object. Invalid UTF-8 is replaced first.
+    pub(crate) fn parse_object(&mut self, text: &[u8], tmp: &mut Vec<u8>) -> bool {
+        self.clear();
+        let text = String::from_utf8_lossy(text);
+        let bytes = text.as_bytes();
+        let first = bytes.iter().position(|b| !b.is_ascii_whitespace());
+        if first.map(|i| bytes[i]) != Some(b'{') {
+            return false;
+        }
+        if serde_json::from_slice::<IgnoredAny>(bytes).is_err() {
+            return false;
+        }
+        tmp.clear();
+        minify(bytes, tmp);
+        // `tmp` is a valid compact object: split its top level.
+        let t = &tmp[..];
+        let mut i = 1;
+        while i < t.len() && t[i] != b'}' {
+            let key_start = i;
+            i = skip_string(t, i);
+            let key = &t[key_start..i];
+            debug_assert_eq!(t[i], b':');
+            i += 1;
+            let val_start = i;
+            i = skip_value(t, i);
+            let val = &t[val_start..i];
+            if key.contains(&b'\\') {
+                // Canonical form, so that lookups by name find escaped keys too.
+                let name: String = serde_json::from_slice(key).unwrap_or_default();
+                let k = self.buf.len() as u32;
+                write_str(&mut self.buf, name.as_bytes());
+                let k = k..self.buf.len() as u32;
+                let v = self.push_raw(val);
+                self.fields.push((k, v));
+            } else {
+                self.push_encoded(key, val);
+            }
+            if t[i] == b',' {
+                i += 1;
+            }
+        }
+        true
+    }
+}
+
+/// Index past the JSON string starting at `t[i] == b'"'`.
+fn skip_string(t: &[u8], mut i: usize) -> usize {
+    i += 1;
+    while i < t.len() {
+        match t[i] {
+            b'\\' => i += 2,
+            b'"' => return i + 1,
+            _ => i += 1,
+        }
+    }
+    i
+}
+
+/// Index past the compact JSON value starting at `t[i]` (followed by `,` or the closing
+/// bracket of its parent).
+fn skip_value(t: &[u8], mut i: usize) -> usize {
+    let mut depth = 0usize;
+    while i < t.len() {
+        match t[i] {
+            b'"' => {
+                i = skip_string(t, i);
+                continue;
+            }
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' => {
+                if depth == 0 {
+                    return i;
+                }
+                depth -= 1;
+            }
+            b',' if depth == 0 => return i,
+            _ => {}
+        }
+        i += 1;
+    }
+    i
+}
+
+/// Copies valid JSON `text` without the whitespace outside strings.
+pub(crate) fn minify(text: &[u8], out: &mut Vec<u8>) {
+    let mut i = 0;
+    while i < text.len() {
+        match text[i] {
+            b'"' => {
+                let end = skip_string(text, i);
+                out.extend_from_slice(&text[i..end]);
+                i = end;
+            }
+            b' ' | b'\t' | b'\n' | b'\r' => i += 1,
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+}
+
+/// Bytes that need an escape inside a JSON string.
+static NEEDS_ESCAPE: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        t[i] = true;
+        i += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t
+};
+
+/// Writes `text` as a JSON string (with quotes), as Jackson does: `"`, `\` and control
+/// characters escaped, everything else as UTF-8. Invalid UTF-8 becomes U+FFFD.
+pub(crate) fn write_str(out: &mut Vec<u8>, text: &[u8]) {
+    out.push(b'"');
+    match std::str::from_utf8(text) {
+        Ok(_) => escape_valid(out, text),
+        Err(_) => {
+            for chunk in text.utf8_chunks() {
+                escape_valid(out, chunk.valid().as_bytes());
+                if !chunk.invalid().is_empty() {
+                    out.extend_from_slice("\u{FFFD}".as_bytes());
+                }
+            }
+        }
+    }
+    out.push(b'"');
+}
+
+fn escape_valid(out: &mut Vec<u8>, text: &[u8]) {
+    let mut start = 0;
+    for (i, &b) in text.iter().enumerate() {
+        if !NEEDS_ESCAPE[b as usize] {
+            continue;
+        }
+        out.extend_from_slice(&text[start..i]);
+        match b {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            0x08 => out.extend_from_slice(b"\\b"),
+            0x0C => out.extend_from_slice(b"\\f"),
+            _ => {
+                const HEX: &[u8; 16] = b"0123456789ABCDEF";
+                out.extend_from_slice(b"\\u00");
+                out.push(HEX[(b >> 4) as usize]);
+                out.push(HEX[(b & 0xF) as usize]);
+            }
+        }
+        start = i + 1;
+    }
+    out.extend_from_slice(&text[start..]);
+}
+
+/// Re-indents compact JSON the way Jackson's default pretty printer does: objects one
+/// field per line indented by two spaces with ` : ` between key and value, arrays on one
+/// line as `[ a, b ]` (and, as in Jackson, not adding to the indentation), empty ones as
+/// `{ }` and `[ ]`. `stack` is scratch space.
+pub(crate) fn write_pretty(compact: &[u8], out: &mut Vec<u8>, stack: &mut Vec<bool>) {
+    stack.clear();
+    // Objects open, the indentation level (arrays are inline).
+    let mut depth = 0usize;
+    let indent = |out: &mut Vec<u8>, depth: usize| {
+        out.push(b'\n');
+        for _ in 0..depth {
+            out.extend_from_slice(b"  ");
+        }
+    };
+    let t = compact;
+    let mut i = 0;
+    while i < t.len() {
+        let b = t[i];
+        match b {
+            b'"' => {
+                let end = skip_string(t, i);
+                out.extend_from_slice(&t[i..end]);
+                i = end;
+                continue;
+            }
+            b'{' | b'[' => {
+                let close = if b == b'{' { b'}' } else { b']' };
+                if t.get(i + 1) == Some(&close) {
+                    out.extend_from_slice(if b == b'{' { b"{ }" } else { b"[ ]" });
+                    i += 2;
+                    continue;
+                }
+                out.push(b);
+                stack.push(b == b'{');
+                if b == b'{' {
+                    depth += 1;
+                    indent(out, depth);
+                } else {
+                    out.push(b' ');
+                }
+            }
+            b'}' => {
+                stack.pop();
+                depth -= 1;
+                indent(out, depth);
+                out.push(b'}');
+            }
+            b']' => {
+                stack.pop();
+                out.extend_from_slice(b" ]");
+            }
+            b',' => {
+                if stack.last() == Some(&true) {
+                    out.push(b',');
+                    indent(out, depth);
+                } else {
+                    out.extend_from_slice(b", ");
+                }
+            }
+            b':' => out.extend_from_slice(b" : "),
+            _ => out.push(b),
+        }
+        i += 1;
+    }
+}
+
+/// The encoded JSON string of `name` (with quotes), for keys known when the chain is built.
+pub(crate) fn encoded_key(name: &str) -> Vec<u8> {
+    let mut v = Vec::with_capacity(name.len() + 2);
+    write_str(&mut v, name.as_bytes());
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(text: &[u8]) -> String {
+        let mut v = Vec::new();
+        write_str(&mut v, text);
+        String::from_utf8(v).unwrap()
+    }
+
+    #[test]
+    fn escapes_like_jackson() {
+        assert_eq!(s(b"plain"), r#""plain""#);
+        assert_eq!(
+            s(b"a\"b\\c\n\r\t\x08\x0c\x01/"),
+            r#""a\"b\\c\n\r\t\b\f\u0001/""#
+        );
+        assert_eq!(s("é€😀".as_bytes()), "\"é€😀\"");
+        assert_eq!(s(b"a\xffb\xc3"), "\"a\u{FFFD}b\u{FFFD}\"");
+        // Whatever the input, serde_json reads back the (lossy) text.
+        for input in [&b"x\x00y\x1f"[..], b"\xed\xa0\x80", b"\"\\"] {
+            let back: String = serde_json::from_str(&s(input)).unwrap();
+            assert_eq!(back, String::from_utf8_lossy(input));
+        }
+    }
+
+    #[test]
+    fn pretty_like_jackson() {
+        let mut out = Vec::new();
+        let mut st = Vec::new();
+        write_pretty(
+            br#"{"a":"x,:{","b":[1,{"c":null},[]],"d":{},"e":{"f":true}}"#,
+            &mut out,
+            &mut st,
+        );
+        let want = "{\n  \"a\" : \"x,:{\",\n  \"b\" : [ 1, {\n    \"c\" : null\n  }, [ ] ],\n  \"d\" : { },\n  \"e\" : {\n    \"f\" : true\n  }\n}";
+        assert_eq!(String::from_utf8(out).unwrap(), want);
+    }
+
+    #[test]
+    fn parses_objects_and_keeps_order() {
+        let mut o = Obj::default();
+        let mut tmp = Vec::new();
+        assert!(o.parse_object(
+            br#" { "z" : 1, "a\u0062" : [1, 2 , {"x": "y z"}], "m": "," } "#,
+            &mut tmp
+        ));
+        assert_eq!(o.len(), 3);
+        o.set_encoded(b"\"ab\"", b"2");
+        o.set_encoded(b"\"new\"", b"3");
+        let mut out = Vec::new();
+        o.write_compact(&mut out);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            r#"{"z":1,"ab":2,"m":",","new":3}"#
+        );
+        for bad in [&b"[1]"[..], b"\"s\"", b"{", b"{\"a\":}", b"", b"{} x"] {
+            assert!(
+                !o.parse_object(bad, &mut tmp),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        assert!(o.parse_object(b"{}", &mut tmp));
+        assert_eq!(o.len(), 0);
+    }
+}

@@ -1,0 +1,453 @@
+//! `LOGTOJSON`: a log line → a JSON object of named string fields.
+//!
+//! The patterns are this crate's own, written after the Java agent's field semantics
+//! (`ApacheLogParser`, `SysLogParser`) and a little more lenient where real logs differ
+//! from its patterns:
+//!
+//! - Every pattern must match the whole record (Java `Matcher.matches`); `.` does not
+//!   cross a newline. A leading `<PRI>` (`<34>`, up to three digits) is accepted and not
+//!   reported (RFC5424SYSLOG reports it as `pri`).
+//! - COMMONAPACHELOG / COMBINEDAPACHELOG: `host ident authuser [datetime] "request"
+//!   response bytes` (+ `"referer" "agent"`), anything after is ignored as in Java. Host,
+//!   ident and authuser are any non-blank text (IPv6 addresses, `user@domain`); quoted
+//!   fields may contain `\"` escapes. `-` becomes `null`.
+//! - APACHEERRORLOG: `[timestamp] [module:severity] [pid N:tid N] [client addr] message`
+//!   where module, pid, tid and client are optional (Apache 2.2 lines have no pid); absent
+//!   parts are `null`, and so is `-`.
+//! - SYSLOG (`Mmm dd hh:mm:ss`) and RFC3339SYSLOG (RFC 3339 timestamp): `timestamp
+//!   hostname program[processid]: message`, `processid` `null` when absent.
+//! - RFC5424SYSLOG (extension): `pri`, `version`, `timestamp`, `hostname`, `appname`,
+//!   `procid`, `msgid`, `structureddata`, `message`; the NILVALUE `-` becomes `null`, so
+//!   does a missing message.
+//! - JSON (extension): the record must be a JSON object; its fields are kept as they are
+//!   (values keep their JSON types), in their order.
+//! - `matchPattern` replaces the pattern (still a whole-record match) and
+//!   `customFieldNames` the names: name *i* takes capture group *i*, `null` when the group
+//!   did not take part or does not exist; groups without a name are dropped. Without
+//!   `customFieldNames` the names are the group names or `fieldN`.
+//!
+//! COMMONAPACHELOG and COMBINEDAPACHELOG lines go through a hand-written parser first; it
+//! accepts only lines where it is sure to capture exactly what the pattern would (ASCII,
+//! no escapes, one line) and hands everything else to the pattern.
+
+use regex::{CaptureLocations, Regex};
+
+use super::json::{encoded_key, Obj};
+use crate::config::LogFormat;
+
+const PRI: &str = r"(?:<\d{1,3}>)?";
+/// A double-quoted field's content, with `\"` escapes.
+const QUOTED: &str = r#"((?:[^"\\]|\\.)*)"#;
+const INT_OR_DASH: &str = r"(-|[+-]?\d+)";
+const SYSLOG_TS: &str = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]* +\d{1,2} \d{1,2}:\d{2}:\d{2}(?:[.,]\d+)?";
+const RFC3339_TS: &str = r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|z|[+-]\d{2}:?\d{2})";
+/// `hostname program[pid]: message` after a syslog timestamp; a `<facility.priority>` is
+/// accepted before the hostname as in Java.
+const SYSLOG_REST: &str = r"(?:<\d+\.\d+> )?([\w.:\-]+) ([\w./%()\-]+)(?:\[(\d+)\])?: ?(.*)";
+
+fn common_pattern() -> String {
+    format!(r#"^{PRI}(\S+) (\S+) (\S+) \[([^\]]+)\] "{QUOTED}" {INT_OR_DASH} {INT_OR_DASH}.*$"#)
+}
+
+fn combined_pattern() -> String {
+    format!(
+        r#"^{PRI}(\S+) (\S+) (\S+) \[([^\]]+)\] "{QUOTED}" {INT_OR_DASH} {INT_OR_DASH} "{QUOTED}" "{QUOTED}".*$"#
+    )
+}
+
+fn default_pattern(format: LogFormat) -> Option<String> {
+    Some(match format {
+        LogFormat::CommonApacheLog => common_pattern(),
+        LogFormat::CombinedApacheLog => combined_pattern(),
+        LogFormat::ApacheErrorLog => format!(
+            r"^{PRI}\[([^\]]+)\] \[(?:([\w\-]+):)?(\w+)\](?: \[pid (\d+)(?::tid (\d+))?\])?(?: \[client ((?:\[[^\]]*\]|[^\]])+)\])?(?: (.*))?$"
+        ),
+        LogFormat::Syslog => format!(r"^{PRI}({SYSLOG_TS}) {SYSLOG_REST}$"),
+        LogFormat::Rfc3339Syslog => format!(r"^{PRI}({RFC3339_TS}) {SYSLOG_REST}$"),
+        LogFormat::Rfc5424Syslog => String::from(
+            r#"^(?:<(\d{1,3})>)?(\d{1,2}) (\S+) (\S+) (\S+) (\S+) (\S+) (-|(?:\[(?:[^\]"\\]|\\.|"(?:[^"\\]|\\.)*")*\])+)(?: \x{FEFF}?(.*))?$"#,
+        ),
+        LogFormat::Json => return None,
+    })
+}
+
+/// The field names of a format (Java's, plus this crate's extensions).
+pub fn default_fields(format: LogFormat) -> &'static [&'static str] {
+    const COMMON: &[&str] = &[
+        "host", "ident", "authuser", "datetime", "request", "response", "bytes",
+    ];
+    const COMBINED: &[&str] = &[
+        "host", "ident", "authuser", "datetime", "request", "response", "bytes", "referer", "agent",
+    ];
+    const ERROR: &[&str] = &[
+        "timestamp",
+        "module",
+        "severity",
+        "processid",
+        "threadid",
+        "client",
+        "message",
+    ];
+    const SYSLOG: &[&str] = &["timestamp", "hostname", "program", "processid", "message"];
+    const RFC5424: &[&str] = &[
+        "pri",
+        "version",
+        "timestamp",
+        "hostname",
+        "appname",
+        "procid",
+        "msgid",
+        "structureddata",
+        "message",
+    ];
+    match format {
+        LogFormat::CommonApacheLog => COMMON,
+        LogFormat::CombinedApacheLog => COMBINED,
+        LogFormat::ApacheErrorLog => ERROR,
+        LogFormat::Syslog | LogFormat::Rfc3339Syslog => SYSLOG,
+        LogFormat::Rfc5424Syslog => RFC5424,
+        LogFormat::Json => &[],
+    }
+}
+
+#[derive(Debug)]
+enum Parser {
+    /// The record is a JSON object.
+    Json,
+    /// A whole-record pattern.
+    Regex {
+        re: Regex,
+        locs: CaptureLocations,
+        /// Try the hand-written Apache parser first (`Some(combined)`).
+        fast_apache: Option<bool>,
+    },
+}
+
+/// One `LOGTOJSON` step, compiled.
+#[derive(Debug)]
+pub(crate) struct LogToJson {
+    parser: Parser,
+    /// Encoded field names, in output order; name `i` takes group `i + 1`.
+    keys: Vec<Vec<u8>>,
+    /// `-` means "absent" (Apache formats and RFC 5424's NILVALUE).
+    dash_is_null: bool,
+    /// Spans of the fast parser, reused.
+    spans: [(usize, usize); 9],
+}
+
+impl LogToJson {
+    /// Compiles the step. Patterns come from the validated configuration, so failing
+    /// here means a bug; the error names the pattern.
+    pub(crate) fn new(
+        format: LogFormat,
+        match_pattern: Option<&Regex>,
+        custom_field_names: Option<&[String]>,
+    ) -> Result<Self, regex::Error> {
+        let dash_is_null = matches!(
+            format,
+            LogFormat::CommonApacheLog
+                | LogFormat::CombinedApacheLog
+                | LogFormat::ApacheErrorLog
+                | LogFormat::Rfc5424Syslog
+        );
+        let (pattern, fast_apache) = match (match_pattern, format) {
+            (Some(p), _) => (Some(format!("^(?:{})$", p.as_str())), None),
+            (None, LogFormat::CommonApacheLog) => (default_pattern(format), Some(false)),
+            (None, LogFormat::CombinedApacheLog) => (default_pattern(format), Some(true)),
+            (None, f) => (default_pattern(f), None),
+        };
+        let Some(pattern) = pattern else {
+            return Ok(LogToJson {
+                parser: Parser::Json,
+                keys: Vec::new(),
+                dash_is_null,
+                spans: [(0, 0); 9],
+            });
+        };
+        let re = Regex::new(&pattern)?;
+        let names: Vec<String> = match (custom_field_names, match_pattern) {
+            (Some(names), _) => names.to_vec(),
+            (None, Some(_)) => re
+                .capture_names()
+                .skip(1)
+                .enumerate()
+                .map(|(i, n)| n.map_or_else(|| format!("field{}", i + 1), str::to_owned))
+                .collect(),
+            (None, None) => default_fields(format)
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect(),
+        };
+        let default_len = default_fields(format).len();
+        // The fast parser fills the default fields; custom names of another count go
+        // through the pattern only.
+        let fast_apache = fast_apache.filter(|_| names.len() == default_len);
+        Ok(LogToJson {
+            parser: Parser::Regex {
+                locs: re.capture_locations(),
+                re,
+                fast_apache,
+            },
+            keys: names.iter().map(|n| encoded_key(n)).collect(),
+            dash_is_null,
+            spans: [(0, 0); 9],
+        })
+    }
+
+    /// Parses `text` into `obj`; false when it does not match.
+    pub(crate) fn apply(&mut self, text: &[u8], obj: &mut Obj, tmp: &mut Vec<u8>) -> bool {
+        let (re, locs, fast_apache) = match &mut self.parser {
+            Parser::Json => return obj.parse_object(text, tmp),
+            Parser::Regex {
+                re,
+                locs,
+                fast_apache,
+            } => (re, locs, *fast_apache),
+        };
+        let text = String::from_utf8_lossy(text);
+        let s: &str = &text;
+        obj.clear();
+        if let Some(combined) = fast_apache {
+            if parse_apache(s.as_bytes(), combined, &mut self.spans) {
+                for (key, &(a, b)) in self.keys.iter().zip(self.spans.iter()) {
+                    let v = &s.as_bytes()[a..b];
+                    if v == b"-" {
+                        obj.push_null(key);
+                    } else {
+                        obj.push_str(key, v);
+                    }
+                }
+                return true;
+            }
+        }
+        if re.captures_read(locs, s).is_none() {
+            return false;
+        }
+        for (i, key) in self.keys.iter().enumerate() {
+            match locs.get(i + 1) {
+                Some((a, b)) if !(self.dash_is_null && &s[a..b] == "-") => {
+                    obj.push_str(key, &s.as_bytes()[a..b]);
+                }
+                _ => obj.push_null(key),
+            }
+        }
+        true
+    }
+}
+
+/// ASCII characters that `\s` matches.
+#[inline]
+fn is_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | 0x0B | 0x0C | b'\r')
+}
+
+/// `(-|[+-]?\d+)` followed by a space, as a token.
+fn int_or_dash(tok: &[u8]) -> bool {
+    if tok == b"-" {
+        return true;
+    }
+    let digits = match tok.first() {
+        Some(b'+' | b'-') => &tok[1..],
+        _ => tok,
+    };
+    !digits.is_empty() && digits.iter().all(u8::is_ascii_digit)
+}
+
+/// The hand-written COMMON/COMBINED parser. Fills `spans` with the capture spans and
+/// returns true only when the pattern would match with exactly these captures; false
+/// means "ask the pattern" (not "does not match").
+pub(crate) fn parse_apache(s: &[u8], combined: bool, spans: &mut [(usize, usize); 9]) -> bool {
+    if !s.is_ascii() || memchr::memchr(b'\n', s).is_some() {
+        return false;
+    }
+    let n = s.len();
+    let mut i = 0;
+    if s.first() == Some(&b'<') {
+        let digits = s[1..]
+            .iter()
+            .take(4)
+            .take_while(|b| b.is_ascii_digit())
+            .count();
+        if (1..=3).contains(&digits) && s.get(1 + digits) == Some(&b'>') {
+            i = 2 + digits;
+        }
+    }
+    // host, ident, authuser: `(\S+) `
+    for span in spans.iter_mut().take(3) {
+        let st = i;
+        while i < n && !is_space(s[i]) {
+            i += 1;
+        }
+        if i == st || i >= n || s[i] != b' ' {
+            return false;
+        }
+        *span = (st, i);
+        i += 1;
+    }
+    // `\[([^\]]+)\] "`
+    if s.get(i) != Some(&b'[') {
+        return false;
+    }
+    i += 1;
+    let Some(close) = memchr::memchr(b']', &s[i..]) else {
+        return false;
+    };
+    if close == 0 {
+        return false;
+    }
+    spans[3] = (i, i + close);
+    i += close + 1;
+    // ` "request" `
+    let quoted = |i: &mut usize, span: &mut (usize, usize)| -> bool {
+        if s.get(*i) != Some(&b'"') {
+            return false;
+        }
+        *i += 1;
+        match memchr::memchr2(b'"', b'\\', &s[*i..]) {
+            Some(q) if s[*i + q] == b'"' => {
+                *span = (*i, *i + q);
+                *i += q + 1;
+                true
+            }
+            _ => false,
+        }
+    };
+    if s.get(i) != Some(&b' ') {
+        return false;
+    }
+    i += 1;
+    if !quoted(&mut i, &mut spans[4]) || s.get(i) != Some(&b' ') {
+        return false;
+    }
+    i += 1;
+    // response, then a space
+    let st = i;
+    while i < n && s[i] != b' ' {
+        i += 1;
+    }
+    if i >= n || !int_or_dash(&s[st..i]) {
+        return false;
+    }
+    spans[5] = (st, i);
+    i += 1;
+    if combined {
+        let st = i;
+        while i < n && s[i] != b' ' {
+            i += 1;
+        }
+        if i >= n || !int_or_dash(&s[st..i]) {
+            return false;
+        }
+        spans[6] = (st, i);
+        i += 1;
+        if !quoted(&mut i, &mut spans[7]) || s.get(i) != Some(&b' ') {
+            return false;
+        }
+        i += 1;
+        if !quoted(&mut i, &mut spans[8]) {
+            return false;
+        }
+        // `.*$`: anything but a newline, already excluded.
+        true
+    } else {
+        // `(-|[+-]?\d+).*$`: leftmost-first takes `-` alone, else the longest integer.
+        let st = i;
+        match s.get(i) {
+            Some(b'-') => i += 1,
+            Some(b'+') => {
+                i += 1;
+                let d = s[i..].iter().take_while(|b| b.is_ascii_digit()).count();
+                if d == 0 {
+                    return false;
+                }
+                i += d;
+            }
+            Some(b) if b.is_ascii_digit() => {
+                i += s[i..].iter().take_while(|b| b.is_ascii_digit()).count();
+            }
+            _ => return false,
+        }
+        spans[6] = (st, i);
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn regex_spans(combined: bool, s: &str) -> Option<Vec<(usize, usize)>> {
+        let re = Regex::new(&if combined {
+            combined_pattern()
+        } else {
+            common_pattern()
+        })
+        .unwrap();
+        let c = re.captures(s)?;
+        Some(
+            (1..c.len())
+                .map(|i| c.get(i).map(|m| (m.start(), m.end())).unwrap())
+                .collect(),
+        )
+    }
+
+    fn check(combined: bool, s: &str) -> Result<(), TestCaseError> {
+        let mut spans = [(0, 0); 9];
+        if parse_apache(s.as_bytes(), combined, &mut spans) {
+            let want = regex_spans(combined, s);
+            let n = if combined { 9 } else { 7 };
+            prop_assert_eq!(Some(spans[..n].to_vec()), want, "line {:?}", s);
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn fast_parser_handles_usual_lines() {
+        let line = r#"127.0.0.1 - frank [10/Oct/2000:13:55:36 -0700] "GET /a.gif HTTP/1.0" 200 2326 "http://x/" "Mozilla/4.08""#;
+        let mut spans = [(0, 0); 9];
+        assert!(parse_apache(line.as_bytes(), true, &mut spans));
+        assert!(parse_apache(line.as_bytes(), false, &mut spans));
+        check(true, line).unwrap();
+        check(false, line).unwrap();
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(3000))]
+
+        /// Whenever the fast parser answers, the pattern agrees with it exactly.
+        #[test]
+        fn fast_parser_agrees_with_the_pattern(
+            parts in proptest::collection::vec(
+                prop_oneof![
+                    Just("127.0.0.1".to_string()), Just("::1".to_string()), Just("-".into()),
+                    Just("<34>".into()), Just("<1234>".into()), Just(" ".into()), Just("\t".into()),
+                    Just("[".into()), Just("]".into()), Just("\"".into()), Just("\\".into()),
+                    Just("200".into()), Just("+5".into()), Just("-7".into()), Just("x".into()),
+                    Just("é".into()), Just("\n".into()), Just("[10/Oct/2000:13:55:36 -0700]".into()),
+                    Just("\"GET / HTTP/1.1\"".into()), Just("+".into()),
+                ],
+                0..24,
+            ),
+            combined: bool,
+        ) {
+            check(combined, &parts.concat())?;
+        }
+
+        /// On well-formed lines the fast parser answers, and agrees.
+        #[test]
+        fn fast_parser_takes_well_formed_lines(
+            host in "[a-z0-9.:]{1,15}", user in "[a-z-]{1,5}", req in "[A-Z /.a-z0-9]{0,20}",
+            status in "-|[0-9]{3}", bytes in "-|[0-9]{1,6}", referer in "[a-z:/.-]{0,10}",
+            agent in "[A-Za-z0-9 /.();-]{0,20}", pri in "|<[0-9]{1,3}>", tail in "| [a-z]{0,5}",
+        ) {
+            let common = format!("{pri}{host} - {user} [01/Jan/2024:00:00:00 +0000] \"{req}\" {status} {bytes}{tail}");
+            let mut spans = [(0, 0); 9];
+            prop_assert!(parse_apache(common.as_bytes(), false, &mut spans));
+            check(false, &common)?;
+            let combined = format!("{pri}{host} - {user} [01/Jan/2024:00:00:00 +0000] \"{req}\" {status} {bytes} \"{referer}\" \"{agent}\"{tail}");
+            prop_assert!(parse_apache(combined.as_bytes(), true, &mut spans));
+            check(true, &combined)?;
+        }
+    }
+}

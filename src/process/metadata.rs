@@ -1,0 +1,171 @@
+//! `ADDMETADATA`: wraps a record into `{"ts":...,"metadata":...,"data":...}`, and the UTC
+//! time formatting the processors share.
+//!
+//! `ts` (only with `timestamp: true`) is the processing time, ISO 8601 UTC with
+//! milliseconds: `2026-11-27T12:00:00.000Z`. `metadata` is the configured value as JSON.
+//! `data` is the record as a JSON string, except when a previous processor of the chain
+//! made the record a JSON object: `data` is then that object, nested (the Java agent
+//! would nest it as a string holding escaped JSON, which no consumer wants).
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use super::json::{encoded_key, Obj};
+
+/// One `ADDMETADATA` step.
+#[derive(Debug)]
+pub(crate) struct AddMetadata {
+    /// `metadata`, encoded once.
+    metadata: Vec<u8>,
+    timestamp: bool,
+    /// `"YYYY-MM-DDTHH:MM:SS` of `cached_secs`, so that formatting a timestamp is a copy
+    /// within the same second.
+    cached_secs: u64,
+    cached: Vec<u8>,
+    ts_buf: Vec<u8>,
+    k_ts: Vec<u8>,
+    k_metadata: Vec<u8>,
+    k_data: Vec<u8>,
+}
+
+impl AddMetadata {
+    pub(crate) fn new(metadata: &serde_json::Value, timestamp: bool) -> Self {
+        AddMetadata {
+            metadata: serde_json::to_vec(metadata).unwrap_or_else(|_| b"null".to_vec()),
+            timestamp,
+            cached_secs: u64::MAX,
+            cached: Vec::new(),
+            ts_buf: Vec::new(),
+            k_ts: encoded_key("ts"),
+            k_metadata: encoded_key("metadata"),
+            k_data: encoded_key("data"),
+        }
+    }
+
+    fn head(&mut self, obj: &mut Obj) {
+        obj.clear();
+        if self.timestamp {
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default();
+            if now.as_secs() != self.cached_secs {
+                self.cached_secs = now.as_secs();
+                self.cached.clear();
+                self.cached.push(b'"');
+                write_datetime(&mut self.cached, now.as_secs());
+            }
+            self.ts_buf.clear();
+            self.ts_buf.extend_from_slice(&self.cached);
+            let ms = now.subsec_millis();
+            self.ts_buf.extend_from_slice(&[
+                b'.',
+                b'0' + (ms / 100) as u8,
+                b'0' + (ms / 10 % 10) as u8,
+                b'0' + (ms % 10) as u8,
+                b'Z',
+                b'"',
+            ]);
+            obj.push_encoded(&self.k_ts, &self.ts_buf);
+        }
+        obj.push_encoded(&self.k_metadata, &self.metadata);
+    }
+
+    /// Wraps the text record `text`.
+    pub(crate) fn apply_text(&mut self, text: &[u8], obj: &mut Obj) {
+        self.head(obj);
+        obj.push_str(&self.k_data, text);
+    }
+
+    /// Wraps the JSON object in `obj`; `tmp` is scratch space.
+    pub(crate) fn apply_obj(&mut self, obj: &mut Obj, tmp: &mut Vec<u8>) {
+        tmp.clear();
+        obj.write_compact(tmp);
+        self.head(obj);
+        obj.push_encoded(&self.k_data, tmp);
+    }
+}
+
+/// The civil date (year, month, day) of a day count since 1970-01-01 (proleptic
+/// Gregorian), by the usual era arithmetic.
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+/// Writes `YYYY-MM-DDTHH:MM:SS` (UTC) of `secs` since the epoch.
+pub(crate) fn write_datetime(out: &mut Vec<u8>, secs: u64) {
+    let (y, mo, d) = civil_from_days((secs / 86_400) as i64);
+    let s = secs % 86_400;
+    let two = |out: &mut Vec<u8>, v: u32| {
+        out.push(b'0' + (v / 10) as u8);
+        out.push(b'0' + (v % 10) as u8);
+    };
+    let y = y as u32;
+    two(out, y / 100);
+    two(out, y % 100);
+    out.push(b'-');
+    two(out, mo);
+    out.push(b'-');
+    two(out, d);
+    out.push(b'T');
+    two(out, (s / 3600) as u32);
+    out.push(b':');
+    two(out, (s / 60 % 60) as u32);
+    out.push(b':');
+    two(out, (s % 60) as u32);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fmt(secs: u64) -> String {
+        let mut v = Vec::new();
+        write_datetime(&mut v, secs);
+        String::from_utf8(v).unwrap()
+    }
+
+    #[test]
+    fn formats_utc_dates() {
+        assert_eq!(fmt(0), "1970-01-01T00:00:00");
+        assert_eq!(fmt(951_782_400), "2000-02-29T00:00:00");
+        assert_eq!(fmt(1_795_780_800), "2026-11-27T12:00:00");
+        assert_eq!(fmt(4_107_542_399), "2100-02-28T23:59:59");
+        assert_eq!(fmt(253_402_300_799), "9999-12-31T23:59:59");
+    }
+
+    #[test]
+    fn wraps_text_and_objects() {
+        let mut m = AddMetadata::new(&serde_json::json!({"k": "v"}), false);
+        let mut o = Obj::default();
+        m.apply_text(b"line \"1\"", &mut o);
+        let mut out = Vec::new();
+        o.write_compact(&mut out);
+        assert_eq!(out, br#"{"metadata":{"k":"v"},"data":"line \"1\""}"#);
+        let mut tmp = Vec::new();
+        m.apply_obj(&mut o, &mut tmp);
+        out.clear();
+        o.write_compact(&mut out);
+        assert_eq!(
+            out,
+            br#"{"metadata":{"k":"v"},"data":{"metadata":{"k":"v"},"data":"line \"1\""}}"#
+        );
+        let mut m = AddMetadata::new(&serde_json::Value::Null, true);
+        m.apply_text(b"x", &mut o);
+        out.clear();
+        o.write_compact(&mut out);
+        let s = String::from_utf8(out).unwrap();
+        let re = regex::Regex::new(
+            r#"^\{"ts":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z","metadata":null,"data":"x"\}$"#,
+        )
+        .unwrap();
+        assert!(re.is_match(&s), "{s}");
+    }
+}

@@ -81,6 +81,18 @@ pub async fn run(
     }))
     .await;
 
+    // One background refresher of the instance metadata, shared by every flow that adds it.
+    let ec2_ttl = config
+        .flows
+        .iter()
+        .flat_map(|f| &f.processors)
+        .filter_map(|p| match p {
+            crate::config::ProcessorConfig::AddEc2Metadata { ttl } => Some(*ttl),
+            _ => None,
+        })
+        .min();
+    let ec2 = ec2_ttl.map(|ttl| crate::ec2::Ec2Metadata::start(&config.ec2_metadata_endpoint, ttl));
+
     let mut flows = Vec::new();
     let mut readers = Vec::new();
     let mut deliveries = JoinSet::new();
@@ -119,7 +131,7 @@ pub async fn run(
             max_record_bytes: limits[i].unwrap_or_else(|| flow.default_max_record_bytes()),
             max_open_files: config.max_open_files,
             rescan_interval: config.rescan_interval,
-            chain: Chain::new(flow),
+            chain: Chain::with_ec2(flow, ec2.clone()),
         };
         let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
         std::thread::Builder::new()

@@ -12,7 +12,10 @@ use std::time::Duration;
 
 use regex::bytes::Regex;
 
+mod expand;
 mod load;
+mod raw;
+mod validate;
 
 pub use load::{load, load_str, ConfigError, ConfigErrors, Loaded, Warning};
 
@@ -29,6 +32,8 @@ pub const KINESIS_MAX_RECORDS_PER_CALL: usize = 500;
 pub const KINESIS_MAX_BYTES_PER_CALL: usize = 5 * 1024 * 1024;
 /// Kinesis Data Streams: 1 MiB per record (data plus partition key), unless the stream says more.
 pub const KINESIS_MAX_RECORD_BYTES: usize = 1024 * 1024;
+/// Kinesis Data Streams: a partition key has at most 256 characters.
+pub const KINESIS_MAX_PARTITION_KEY_LEN: usize = 256;
 /// Firehose: at most 500 records per PutRecordBatch call.
 pub const FIREHOSE_MAX_RECORDS_PER_CALL: usize = 500;
 /// Firehose: at most 4 MiB per PutRecordBatch call.
@@ -127,7 +132,7 @@ pub struct CloudWatchConfig {
     pub region: Option<String>,
     /// `cloudwatch.namespace` (default `AWSKinesisAgent`).
     pub namespace: String,
-    /// `cloudwatch.metricsBufferTimeMillis` (default 60 000).
+    /// `cloudwatch.metricsBufferTimeMillis` (default 30 000, as the Java agent).
     pub buffer_time: Duration,
     /// `cloudwatch.tagInstance`: add the `Instance` dimension.
     pub tag_instance: bool,

@@ -115,7 +115,12 @@ pub async fn run(
             Arc::clone(&checkpoints),
             Arc::clone(&stats),
             fstats.clone(),
-            flow.max_in_flight.max(1),
+            // A local file keeps records in order only with one write at a time.
+            if matches!(flow.destination, crate::config::Destination::OutputFile(_)) {
+                1
+            } else {
+                flow.max_in_flight.max(1)
+            },
             abort.clone(),
         ));
         let reader = FlowReader {

@@ -73,6 +73,12 @@ fn rename_and_create_rotation_loses_nothing() {
         let l = numbered(&format!("r{round}"), 0..300);
         append(&log, &l);
         expected.extend(l);
+        // The agent has seen this file (a file created and rotated away within
+        // microseconds is never seen by anyone); then a burst it has not read yet.
+        std::thread::sleep(Duration::from_millis(300));
+        let burst = numbered(&format!("burst{round}"), 0..300);
+        append(&log, &burst);
+        expected.extend(burst);
         // Rotate: rename away (out of the pattern), keep writing to the old file a bit
         // as a writer does until it reopens, then create the new file.
         let rotated = s.logs().join(format!("app.log.{round}"));

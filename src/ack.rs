@@ -192,6 +192,16 @@ impl FlowCheckpoints {
         self.lock().files.values().map(|f| f.pending.len()).sum()
     }
 
+    /// Every entry not opened by a reader in this run: `(identity, offset, last path)`.
+    pub fn entries(&self) -> Vec<(FileKey, u64, PathBuf)> {
+        self.lock()
+            .files
+            .iter()
+            .filter(|(_, f)| !f.live)
+            .map(|(k, f)| (*k, f.committed, f.path.clone()))
+            .collect()
+    }
+
     /// Forgets `key` (its file was removed after shipping).
     pub fn forget(&self, key: &FileKey) {
         let mut st = self.lock();

@@ -35,7 +35,7 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -137,6 +137,20 @@ enum Phase {
         /// Checksum of the first `head.0` bytes (up to [`HEAD_BYTES`]): evidence that
         /// another file is a copy of this one.
         head: (u64, u64),
+    },
+}
+
+/// What [`Loop::recover`] looks for.
+#[derive(Debug, Clone, Copy)]
+enum Want {
+    /// The inode of a checkpointed file, renamed out of the pattern.
+    Inode { key: FileKey, offset: u64 },
+    /// A copy of a file truncated in place: same first line (and first bytes, when known).
+    Copy {
+        fingerprint: u64,
+        head: Option<(u64, u64)>,
+        id_key: FileKey,
+        offset: u64,
     },
 }
 
@@ -386,6 +400,7 @@ impl FlowReader {
             donors: Vec::new(),
         };
         state.rescan(first_start && flow.initial_position == InitialPosition::EndOfFile && !once);
+        state.recover_after_restart();
         let mut watcher = watcher;
         let mut last_rescan = Instant::now();
         let mut rescan_wanted = false;
@@ -745,10 +760,168 @@ impl Loop<'_> {
             let (n, donor) = service(r, emitter, &mut self.buf);
             total += n;
             if let Some(d) = donor {
+                // The copy made by copytruncate holds what was written between our last
+                // read and the truncation.
+                if let Some(dir) = self.readers.get(&ino).and_then(|r| r.path.parent()).map(Path::to_path_buf) {
+                    self.recover(
+                        &dir,
+                        Want::Copy {
+                            fingerprint: d.fingerprint,
+                            head: Some(d.head),
+                            id_key: d.id_key,
+                            offset: d.offset,
+                        },
+                    );
+                }
                 self.donors.push(d);
             }
         }
         total
+    }
+
+    /// At start: files with a checkpoint that left the pattern while the agent was stopped
+    /// (renamed by a rotation, or copied by copytruncate before the original was
+    /// truncated) still hold bytes never shipped. They are found next to where they were,
+    /// by inode or by first line, and read to their end.
+    fn recover_after_restart(&mut self) {
+        for (key, offset, path) in self.checkpoints.entries() {
+            let Some(dir) = path.parent().map(Path::to_path_buf) else {
+                continue;
+            };
+            let inode = (key.dev, key.ino);
+            let live_same = match self.readers.get(&inode) {
+                None => false,
+                Some(r) => match tfile::open_nonblocking(&r.path) {
+                    Ok(f) => {
+                        let size = tfile::stat(&f).map(|s| s.size).unwrap_or(0);
+                        matches!(tfile::fingerprint(&f), Ok(Some(fp)) if fp == key.fingerprint)
+                            && size >= offset
+                    }
+                    Err(_) => true,
+                },
+            };
+            if live_same {
+                continue;
+            }
+            if !self.readers.contains_key(&inode) {
+                // Renamed out of the pattern?
+                self.recover(&dir, Want::Inode { key, offset });
+            } else {
+                // Truncated in place: the bytes after the checkpoint are in its copy.
+                self.recover(
+                    &dir,
+                    Want::Copy {
+                        fingerprint: key.fingerprint,
+                        head: None,
+                        id_key: key,
+                        offset,
+                    },
+                );
+            }
+        }
+    }
+
+    /// Looks in `dir` for a file that holds the unread rest of another one, and reads it to
+    /// its end (it is outside the pattern, so it is treated as gone).
+    fn recover(&mut self, dir: &Path, want: Want) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let Ok(meta) = entry.metadata() else { continue };
+            if !meta.is_file() || !self.pattern_allows_name(&path) {
+                continue;
+            }
+            use std::os::unix::fs::MetadataExt;
+            let inode = (meta.dev(), meta.ino());
+            if self.readers.contains_key(&inode) {
+                continue;
+            }
+            let (key, id_key, offset) = match want {
+                Want::Inode { key, offset } => {
+                    if inode != (key.dev, key.ino) || meta.len() <= offset {
+                        continue;
+                    }
+                    let Ok(f) = tfile::open_nonblocking(&path) else { continue };
+                    if !matches!(tfile::fingerprint(&f), Ok(Some(fp)) if fp == key.fingerprint) {
+                        continue;
+                    }
+                    (key, key, offset)
+                }
+                Want::Copy {
+                    fingerprint,
+                    head,
+                    id_key,
+                    offset,
+                } => {
+                    if meta.len() <= offset {
+                        continue;
+                    }
+                    let Ok(f) = tfile::open_nonblocking(&path) else { continue };
+                    if !matches!(tfile::fingerprint(&f), Ok(Some(fp)) if fp == fingerprint) {
+                        continue;
+                    }
+                    if let Some((len, hash)) = head {
+                        if !matches!(tfile::head(&f, len), Ok((l, h)) if l == len && h == hash) {
+                            continue;
+                        }
+                    }
+                    let own = match self.checkpoints.lookup(inode.0, inode.1) {
+                        Some((k, _)) if k.fingerprint == fingerprint => k,
+                        _ => FileKey {
+                            dev: inode.0,
+                            ino: inode.1,
+                            fingerprint,
+                            generation: 0,
+                        },
+                    };
+                    (own, id_key, offset)
+                }
+            };
+            let Ok(file) = tfile::open_nonblocking(&path) else { continue };
+            tracing::info!(
+                "{} holds {} bytes not shipped yet (a rotated file outside the pattern); reading it from offset {offset}",
+                path.display(),
+                meta.len() - offset
+            );
+            self.checkpoints.open(key, &path, offset);
+            let head = tfile::head(&file, HEAD_BYTES.min(meta.len())).unwrap_or((0, 0));
+            let now = Instant::now();
+            self.open += 1;
+            self.readers.insert(
+                inode,
+                Reader {
+                    path,
+                    dev: inode.0,
+                    ino: inode.1,
+                    file: Some(file),
+                    phase: Phase::Reading {
+                        key,
+                        id_key,
+                        framer: Framer::new(self.flow, offset, self.framer_cap),
+                        covered: offset,
+                        head,
+                    },
+                    offset,
+                    size: meta.len(),
+                    dirty: true,
+                    at_eof: false,
+                    gone: Some((now, false)),
+                    renamed: true,
+                    last_growth: now,
+                    last_used: now,
+                },
+            );
+            return;
+        }
+    }
+
+    /// Compressed files are never read, not even to recover a rotated file.
+    fn pattern_allows_name(&self, path: &Path) -> bool {
+        path.file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| !discovery::COMPRESSED_SUFFIXES.iter().any(|s| n.ends_with(s)))
     }
 
     /// Gives a reader its identity once its file has a first line, and decides where it

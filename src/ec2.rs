@@ -61,7 +61,9 @@ pub enum Ec2Error {
 }
 
 /// The fields added to records, already encoded as JSON (key with quotes, value).
-pub(crate) type Fields = Arc<Vec<(Vec<u8>, Vec<u8>)>>;
+pub(crate) type Fields = Arc<Vec<Field>>;
+/// One field: encoded key (with quotes), encoded value.
+pub(crate) type Field = (Vec<u8>, Vec<u8>);
 
 #[derive(Debug)]
 struct Inner {
@@ -80,6 +82,19 @@ pub struct Ec2Metadata {
 }
 
 static GLOBAL: OnceLock<Ec2Metadata> = OnceLock::new();
+
+/// The refresh period the agent needs: the smallest `metadataTTL` of the `ADDEC2METADATA`
+/// processors of `flows`, or `None` when no flow uses it (then no handle is needed).
+pub fn refresh_period(flows: &[crate::config::FlowConfig]) -> Option<Duration> {
+    flows
+        .iter()
+        .flat_map(|f| &f.processors)
+        .filter_map(|p| match p {
+            crate::config::ProcessorConfig::AddEc2Metadata { ttl } => Some(*ttl),
+            _ => None,
+        })
+        .min()
+}
 
 impl Ec2Metadata {
     /// A handle on the service at `endpoint` (e.g. `http://169.254.169.254`) with no data
@@ -292,7 +307,7 @@ const DOCUMENT_PATH: &str = "/latest/dynamic/instance-identity/document";
 /// Fetches the identity document and encodes the fields added to records, in the Java
 /// agent's order. `metadataTimestamp` is the fetch time in the Java agent's format
 /// (`yyyy-MM-dd'T'HH:mm:ssZ`), in UTC: `2026-11-27T12:00:00+0000`.
-fn fetch(endpoint: &str) -> Result<Vec<(Vec<u8>, Vec<u8>)>, Ec2Error> {
+fn fetch(endpoint: &str) -> Result<Vec<Field>, Ec2Error> {
     let token = match request(
         endpoint,
         "PUT",
@@ -301,7 +316,7 @@ fn fetch(endpoint: &str) -> Result<Vec<(Vec<u8>, Vec<u8>)>, Ec2Error> {
     )? {
         (200, body) => Some(String::from_utf8_lossy(&body).trim().to_owned()),
         // IMDSv1 only (or a proxy that does not know tokens).
-        (403 | 404 | 405, _) => None,
+        (403..=405, _) => None,
         (status, _) => {
             return Err(Ec2Error::Status {
                 path: TOKEN_PATH,

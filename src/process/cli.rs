@@ -91,6 +91,5 @@ pub fn run_process_with(
     if let Some(e) = error.take() {
         return Err(e);
     }
-    drop(on_event);
     w.flush()
 }

@@ -91,7 +91,7 @@ impl CsvToJson {
             || self
                 .row
                 .iter()
-                .last()
+                .next_back()
                 .is_some_and(|f| f.last() == Some(&ROW_END));
         if result.is_err() || unterminated || self.reader.position().byte() != self.fed {
             // Input left over or end of input reached: start afresh for the next record.

@@ -762,7 +762,12 @@ impl Loop<'_> {
             if let Some(d) = donor {
                 // The copy made by copytruncate holds what was written between our last
                 // read and the truncation.
-                if let Some(dir) = self.readers.get(&ino).and_then(|r| r.path.parent()).map(Path::to_path_buf) {
+                if let Some(dir) = self
+                    .readers
+                    .get(&ino)
+                    .and_then(|r| r.path.parent())
+                    .map(Path::to_path_buf)
+                {
                     self.recover(
                         &dir,
                         Want::Copy {
@@ -843,7 +848,9 @@ impl Loop<'_> {
                     if inode != (key.dev, key.ino) || meta.len() <= offset {
                         continue;
                     }
-                    let Ok(f) = tfile::open_nonblocking(&path) else { continue };
+                    let Ok(f) = tfile::open_nonblocking(&path) else {
+                        continue;
+                    };
                     if !matches!(tfile::fingerprint(&f), Ok(Some(fp)) if fp == key.fingerprint) {
                         continue;
                     }
@@ -858,7 +865,9 @@ impl Loop<'_> {
                     if meta.len() <= offset {
                         continue;
                     }
-                    let Ok(f) = tfile::open_nonblocking(&path) else { continue };
+                    let Ok(f) = tfile::open_nonblocking(&path) else {
+                        continue;
+                    };
                     if !matches!(tfile::fingerprint(&f), Ok(Some(fp)) if fp == fingerprint) {
                         continue;
                     }
@@ -879,7 +888,9 @@ impl Loop<'_> {
                     (own, id_key, offset)
                 }
             };
-            let Ok(file) = tfile::open_nonblocking(&path) else { continue };
+            let Ok(file) = tfile::open_nonblocking(&path) else {
+                continue;
+            };
             tracing::info!(
                 "{} holds {} bytes not shipped yet (a rotated file outside the pattern); reading it from offset {offset}",
                 path.display(),
@@ -919,9 +930,11 @@ impl Loop<'_> {
 
     /// Compressed files are never read, not even to recover a rotated file.
     fn pattern_allows_name(&self, path: &Path) -> bool {
-        path.file_name()
-            .and_then(|n| n.to_str())
-            .is_some_and(|n| !discovery::COMPRESSED_SUFFIXES.iter().any(|s| n.ends_with(s)))
+        path.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+            !discovery::COMPRESSED_SUFFIXES
+                .iter()
+                .any(|s| n.ends_with(s))
+        })
     }
 
     /// Gives a reader its identity once its file has a first line, and decides where it

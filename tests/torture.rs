@@ -45,7 +45,12 @@ fn rotation_and_sigkill_torture_loses_nothing() {
     let rotate_lock = Arc::new(Mutex::new(()));
 
     let writer = {
-        let (stop, written, log, lock) = (stop.clone(), written.clone(), log.clone(), rotate_lock.clone());
+        let (stop, written, log, lock) = (
+            stop.clone(),
+            written.clone(),
+            log.clone(),
+            rotate_lock.clone(),
+        );
         std::thread::spawn(move || {
             let start = Instant::now();
             let mut n = 0u64;
@@ -56,7 +61,11 @@ fn rotation_and_sigkill_torture_loses_nothing() {
                     continue;
                 }
                 let _g = lock.lock().unwrap();
-                let mut f = fs::OpenOptions::new().create(true).append(true).open(&log).unwrap();
+                let mut f = fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&log)
+                    .unwrap();
                 let mut buf = String::new();
                 while n < due {
                     buf.push_str(&format!("seq={n}; {PAD}\n"));
@@ -74,20 +83,27 @@ fn rotation_and_sigkill_torture_loses_nothing() {
             let mut rng = 12345u64;
             let mut kinds = (0, 0);
             while !stop.load(Ordering::Relaxed) {
-                rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                rng = rng
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 std::thread::sleep(Duration::from_millis(1000 + (rng >> 33) % 2000));
                 if stop.load(Ordering::Relaxed) || !log.exists() {
                     continue;
                 }
                 i += 1;
                 let target = dir.join(format!("app.log.{i}"));
-                if i % 2 == 0 {
+                if i.is_multiple_of(2) {
                     fs::rename(&log, &target).unwrap();
                     kinds.0 += 1;
                 } else {
                     let _g = lock.lock().unwrap();
                     fs::copy(&log, &target).unwrap();
-                    fs::OpenOptions::new().write(true).open(&log).unwrap().set_len(0).unwrap();
+                    fs::OpenOptions::new()
+                        .write(true)
+                        .open(&log)
+                        .unwrap()
+                        .set_len(0)
+                        .unwrap();
                     kinds.1 += 1;
                 }
             }
@@ -100,7 +116,9 @@ fn rotation_and_sigkill_torture_loses_nothing() {
     let mut child = spawn(&cfg, &s.path("agent.log"));
     let mut rng = 987654321u64;
     while t0.elapsed() < WRITE_FOR {
-        rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        rng = rng
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         std::thread::sleep(Duration::from_millis(1500 + (rng >> 33) % 1500));
         sigkill(&mut child);
         kills += 1;
@@ -115,7 +133,9 @@ fn rotation_and_sigkill_torture_loses_nothing() {
     // Let the last agent catch up, then stop it cleanly.
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let got: HashSet<u64> = seqs(&fs::read(s.out()).unwrap_or_default()).into_iter().collect();
+        let got: HashSet<u64> = seqs(&fs::read(s.out()).unwrap_or_default())
+            .into_iter()
+            .collect();
         if got.len() as u64 >= total || Instant::now() > deadline {
             break;
         }

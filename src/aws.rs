@@ -173,15 +173,17 @@ fn looks_like_region(s: &str) -> bool {
     // xx-xxxx-N, also us-gov-west-1, cn-north-1
     let parts: Vec<&str> = s.split('-').collect();
     parts.len() >= 3
-        && parts.last().is_some_and(|p| p.chars().all(|c| c.is_ascii_digit()))
+        && parts
+            .last()
+            .is_some_and(|p| p.chars().all(|c| c.is_ascii_digit()))
         && parts[0].len() == 2
         && parts[0].chars().all(|c| c.is_ascii_lowercase())
 }
 
 /// A Kinesis Data Streams client for `kinesis.*`.
 pub fn kinesis_client(config: &Config, base: &SdkConfig) -> aws_sdk_kinesis::Client {
-    let mut b = aws_sdk_kinesis::config::Builder::from(base)
-        .region(service_region(&config.kinesis, base));
+    let mut b =
+        aws_sdk_kinesis::config::Builder::from(base).region(service_region(&config.kinesis, base));
     if let Some(ep) = &config.kinesis.endpoint {
         b = b.endpoint_url(ep.clone());
     }
@@ -204,8 +206,8 @@ pub fn cloudwatch_client(config: &Config, base: &SdkConfig) -> aws_sdk_cloudwatc
         endpoint: config.cloudwatch.endpoint.clone(),
         region: config.cloudwatch.region.clone(),
     };
-    let mut b = aws_sdk_cloudwatch::config::Builder::from(base)
-        .region(service_region(&service, base));
+    let mut b =
+        aws_sdk_cloudwatch::config::Builder::from(base).region(service_region(&service, base));
     if let Some(ep) = &service.endpoint {
         b = b.endpoint_url(ep.clone());
     }

@@ -22,10 +22,10 @@ impl Keyer {
     /// A keyer for `option`.
     pub fn new(option: PartitionKeyOption) -> Self {
         let group = match &option {
-            PartitionKeyOption::Regex(re) => {
-                re.capture_names()
-                    .position(|n| n == Some("key")).unwrap_or(if re.captures_len() > 1 { 1 } else { 0 })
-            }
+            PartitionKeyOption::Regex(re) => re
+                .capture_names()
+                .position(|n| n == Some("key"))
+                .unwrap_or(if re.captures_len() > 1 { 1 } else { 0 }),
             _ => 0,
         };
         Keyer { option, group }

@@ -288,7 +288,7 @@ fn field_len(len: usize) -> usize {
 
 fn varint_len(v: u64) -> usize {
     // 7 bits per byte, at least one byte.
-    ((64 - (v | 1).leading_zeros() as usize) + 6) / 7
+    (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
 }
 
 fn put_varint(out: &mut Vec<u8>, mut v: u64) {
@@ -346,7 +346,10 @@ mod tests {
         let n = out.len();
         out[n - 1] ^= 1;
         assert_eq!(decode(&out), Err(DecodeError::Checksum));
-        assert_eq!(decode(b"plain record data here"), Err(DecodeError::NotAggregated));
+        assert_eq!(
+            decode(b"plain record data here"),
+            Err(DecodeError::NotAggregated)
+        );
     }
 
     #[test]
@@ -367,7 +370,8 @@ mod tests {
                 0..60),
         ) {
             let mut agg = Aggregator::new(limit);
-            let mut expected: Vec<Vec<(String, Option<String>, Vec<u8>)>> = vec![vec![]];
+            type User = (String, Option<String>, Vec<u8>);
+            let mut expected: Vec<Vec<User>> = vec![vec![]];
             let mut outs = Vec::new();
             for (k, e, d) in &recs {
                 let before = agg.size_with(k, e.as_deref(), d.len());

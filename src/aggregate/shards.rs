@@ -40,7 +40,12 @@ impl ShardMap {
                     // Never seen in practice; the records then carry an explicit hash key.
                     String::new()
                 });
-                Shard { id, start, end, key }
+                Shard {
+                    id,
+                    start,
+                    end,
+                    key,
+                }
             })
             .collect();
         shards.sort_by_key(|s| s.start);
@@ -99,7 +104,11 @@ mod tests {
     fn even(n: u128) -> ShardMap {
         let step = u128::MAX / n;
         ShardMap::new((0..n).map(|i| {
-            let end = if i == n - 1 { u128::MAX } else { (i + 1) * step - 1 };
+            let end = if i == n - 1 {
+                u128::MAX
+            } else {
+                (i + 1) * step - 1
+            };
             (format!("shardId-{i:012}"), i * step, end)
         }))
     }

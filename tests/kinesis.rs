@@ -411,3 +411,83 @@ async fn throughput_to_moto() {
         );
     }
 }
+
+/// A shard split after the shard map was loaded: the next aggregate lands in a child
+/// shard that does not own all its user records; the sink notices the shard ID in the
+/// response, reloads the map and re-sends those records regrouped, so what a KCL consumer
+/// keeps (aggregates whose user records all belong to their shard) holds every record.
+/// Moto keeps routing to the split parent, so the proxy answers with the shard IDs AWS
+/// would give.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resharding_reloads_the_shard_map() {
+    let Some(moto) = Moto::start() else { return };
+    init_logging();
+    let client = kinesis(&moto.endpoint);
+    create_stream(&client, "reshard", 1).await;
+    let proxy = Proxy::start(&moto.endpoint).await;
+    let cfg = config(&proxy.endpoint);
+    let mut f = flow(Destination::KinesisStream("reshard".into()));
+    f.aggregation = Aggregation::Kpl;
+    let sink = Sink::new(&cfg, &f, stats()).await.unwrap();
+    sink.preflight().await;
+    let first = records(300, "before");
+    sink.deliver(&batch(0, &first)).await;
+
+    let mid = 1u128 << 127;
+    client
+        .split_shard()
+        .stream_name("reshard")
+        .shard_to_split("shardId-000000000000")
+        .new_starting_hash_key(mid.to_string())
+        .send()
+        .await
+        .expect("SplitShard");
+    let (ranges, _) = read_stream(&client, "reshard").await;
+    let children: Vec<(u128, u128, String)> = ranges
+        .iter()
+        .filter(|r| r.id != "shardId-000000000000")
+        .map(|r| (r.start, r.end, r.id.clone()))
+        .collect();
+    assert_eq!(children.len(), 2, "{ranges:?}");
+    proxy.update(|f| f.route = Some(children.clone()));
+
+    let second = records(300, "after");
+    tokio::time::timeout(Duration::from_secs(30), sink.deliver(&batch(1, &second)))
+        .await
+        .expect("delivery after the split");
+
+    let shard_of = |h: u128| children.iter().find(|c| (c.0..=c.1).contains(&h)).unwrap();
+    let mut kept = Vec::new();
+    let mut dropped = 0;
+    for s in proxy.seen() {
+        if s.fate != Fate::Forwarded {
+            continue;
+        }
+        let agg = kpl::decode(&s.data).unwrap();
+        if !agg.records.iter().any(|u| u.data.starts_with(b"after")) {
+            continue;
+        }
+        let routed = shard_of(s.explicit_hash_key.as_deref().unwrap().parse().unwrap());
+        let ok = agg.records.iter().all(|u| {
+            let h = match u.explicit_hash_key_index {
+                Some(i) => agg.explicit_hash_key_table[i as usize].parse().unwrap(),
+                None => {
+                    hash_key(agg.partition_key_table[u.partition_key_index as usize].as_bytes())
+                }
+            };
+            (routed.0..=routed.1).contains(&h)
+        });
+        if ok {
+            kept.extend(agg.records.into_iter().map(|u| u.data));
+        } else {
+            dropped += 1;
+        }
+    }
+    eprintln!("{dropped} aggregates the KCL would drop (sent again regrouped)");
+    assert!(dropped > 0, "the stale map was not exercised");
+    kept.sort();
+    kept.dedup();
+    let mut want: Vec<Vec<u8>> = second.iter().map(|r| r.0.clone()).collect();
+    want.sort();
+    assert_eq!(kept, want, "records lost for a KCL consumer");
+}

@@ -39,6 +39,10 @@ use crate::metrics::FlowStats;
 pub const SHARD_MAP_MAX_AGE: Duration = Duration::from_secs(60);
 /// After a failed `ListShards`, wait this long before trying again.
 const SHARD_MAP_RETRY: Duration = Duration::from_secs(5);
+/// How many times one delivery re-sends aggregates that landed in an unexpected shard.
+/// A reshard needs one; more means the shard IDs never match the map (an emulator, a
+/// stream being resharded over and over): the records are then taken as delivered.
+const MAX_REGROUPS: u32 = 3;
 /// Room kept in an aggregate for the partition key it is sent with: 256 characters of up
 /// to 4 UTF-8 bytes each.
 const MAX_KEY_BYTES: usize = 1024;
@@ -218,6 +222,7 @@ impl KinesisSink {
         let all: Vec<u32> = (0..batch.len() as u32).collect();
         let mut pending = self.entries(batch, all).await;
         let mut backoff = Backoff::new(self.initial_backoff, self.max_backoff);
+        let mut regroups_left = MAX_REGROUPS;
         loop {
             let mut failed: Vec<Entry> = Vec::new();
             let mut regroup: Vec<u32> = Vec::new();
@@ -230,7 +235,11 @@ impl KinesisSink {
                 for (entry, outcome) in chunk.into_iter().zip(outcomes) {
                     match outcome {
                         Outcome::Ok { shard } => {
-                            if entry.shard.is_some() && shard.is_some() && entry.shard != shard {
+                            if entry.shard.is_some()
+                                && shard.is_some()
+                                && entry.shard != shard
+                                && regroups_left > 0
+                            {
                                 // Stored in another shard than its records hash to.
                                 entry.users.extend_into(&mut regroup);
                             } else {
@@ -246,6 +255,7 @@ impl KinesisSink {
                 }
             }
             if !regroup.is_empty() {
+                regroups_left -= 1;
                 tracing::info!(
                     "{}: {} aggregated records landed in an unexpected shard (resharding?); \
                      reloading the shard map and sending them again",

@@ -38,6 +38,10 @@ pub struct Faults {
     /// Reject a PutRecords whose largest entry (data plus key) exceeds this, as Kinesis
     /// does (the whole request fails with ValidationException).
     pub max_record_bytes: Option<usize>,
+    /// Answer PutRecords with the shard IDs AWS would give: the shard of this table
+    /// (`(start, end, id)`) holding each entry's explicit hash key, or the MD5 of its
+    /// partition key. Moto keeps routing to a split parent shard; AWS does not.
+    pub route: Option<Vec<(u128, u128, String)>>,
 }
 
 /// What happened to one entry the agent sent.
@@ -431,8 +435,23 @@ async fn handle_put(
                 results
                     .push(json!({"ErrorCode": code, "ErrorMessage": "injected by the test proxy"}));
             } else {
-                let r = up.next().unwrap_or(Value::Null);
+                let mut r = up.next().unwrap_or(Value::Null);
                 let ok = r.get("ErrorCode").is_none();
+                if let (true, true, Some(route)) = (ok, kinesis, &faults.route) {
+                    let hash = match e.get("ExplicitHashKey").and_then(Value::as_str) {
+                        Some(h) => h.parse::<u128>().unwrap(),
+                        None => {
+                            use md5::Digest;
+                            let pk = e.get("PartitionKey").and_then(Value::as_str).unwrap_or("");
+                            u128::from_be_bytes(md5::Md5::digest(pk.as_bytes()).into())
+                        }
+                    };
+                    if let Some((_, _, id)) =
+                        route.iter().find(|(s, e, _)| (*s..=*e).contains(&hash))
+                    {
+                        r["ShardId"] = Value::String(id.clone());
+                    }
+                }
                 s.seen.push(decode_entry(
                     operation,
                     e,

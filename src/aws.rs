@@ -21,6 +21,10 @@
 //! Timeouts: `connectionTimeoutMillis` is the TCP/TLS connect timeout;
 //! `socketTimeoutMillis` bounds each read and each attempt of an operation.
 //!
+//! `maxConnections` is not applied: the SDK's connection pool has no cap on connections
+//! per host, and the number of requests in flight is already bounded per flow by
+//! `maxInFlightRequests`.
+//!
 //! No credential is ever logged: only the kind of provider in use.
 
 use aws_config::sts::AssumeRoleProvider;

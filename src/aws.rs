@@ -1,1 +1,249 @@
-//! AWS SDK clients built from the configuration (STUB: replaced by the Kinesis work).
+//! AWS SDK clients built from the configuration: credentials, regions, endpoints,
+//! timeouts, user agent and proxy. Owns nothing else: the sinks decide what to call.
+//!
+//! Credentials, in order of precedence:
+//! 1. `awsAccessKeyId` + `awsSecretAccessKey` from the config (static keys);
+//! 2. otherwise the `aws-config` default chain: environment, shared profile (including SSO
+//!    and `credential_process`), web identity (IRSA), ECS container credentials, EC2
+//!    instance metadata (IMDSv2);
+//! 3. `assumeRoleARN` (with `assumeRoleExternalId`) wraps whichever of the above as the
+//!    base credentials of an STS `AssumeRole`, sent to `sts.endpoint` when set.
+//!
+//! Region of each service: `<service>.region`, else the region in its endpoint
+//! (`https://kinesis.eu-west-1.amazonaws.com`), else the default chain's region
+//! (`AWS_REGION`, profile, IMDS), else `us-east-1` (the Java agent's default).
+//!
+//! Proxy: the SDK's default HTTPS client (hyper + rustls) ignores `HTTPS_PROXY`. When
+//! `HTTPS_PROXY`, `HTTP_PROXY` or `ALL_PROXY` (or their lower-case forms) is set, the
+//! clients are built on the same hyper + rustls connector with the proxy taken from the
+//! environment, `NO_PROXY` included. Otherwise the SDK's default client is used as is.
+//!
+//! Timeouts: `connectionTimeoutMillis` is the TCP/TLS connect timeout;
+//! `socketTimeoutMillis` bounds each read and each attempt of an operation.
+//!
+//! `maxConnections` is not applied: the SDK's connection pool has no cap on connections
+//! per host, and the number of requests in flight is already bounded per flow by
+//! `maxInFlightRequests`.
+//!
+//! No credential is ever logged: only the kind of provider in use.
+
+use aws_config::sts::AssumeRoleProvider;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{AppName, BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_credential_types::Credentials;
+
+use crate::config::{Config, ServiceConfig};
+
+/// Region used when nothing else names one (the Java agent's default endpoint is in
+/// us-east-1).
+pub const DEFAULT_REGION: &str = "us-east-1";
+
+/// The environment variables that turn on the proxy-aware HTTP client.
+const PROXY_ENV_VARS: [&str; 6] = [
+    "HTTPS_PROXY",
+    "https_proxy",
+    "HTTP_PROXY",
+    "http_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+];
+
+/// Loads the configuration shared by every client: credentials, timeouts, user agent,
+/// HTTP client. Makes no network call (credentials are fetched lazily, at the first
+/// request).
+pub async fn sdk_config(config: &Config) -> SdkConfig {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest()).timeout_config(
+        TimeoutConfig::builder()
+            .connect_timeout(config.connection_timeout)
+            .read_timeout(config.socket_timeout)
+            .operation_attempt_timeout(config.socket_timeout)
+            .build(),
+    );
+    if let Some(creds) = &config.static_credentials {
+        tracing::debug!("AWS credentials: static keys from the configuration");
+        loader = loader.credentials_provider(Credentials::new(
+            creds.access_key_id.clone(),
+            creds.secret_access_key.clone(),
+            None,
+            None,
+            "kinesis-tail-config",
+        ));
+    }
+    if let Some(name) = &config.user_agent {
+        match AppName::new(name.clone()) {
+            Ok(app) => loader = loader.app_name(app),
+            Err(_) => tracing::warn!(
+                "userAgent {name:?} is not a valid SDK app name (letters, digits and \
+                 !#$%&'*+-.^_`|~ only, at most 50 characters); ignored"
+            ),
+        }
+    }
+    if proxy_from_env() {
+        loader = loader.http_client(proxy_http_client());
+    }
+    let base = loader.load().await;
+
+    let Some(role_arn) = &config.assume_role_arn else {
+        return base;
+    };
+    tracing::debug!("AWS credentials: AssumeRole {role_arn}");
+    // The STS client is built from the base configuration (its credentials sign the
+    // AssumeRole call), with `sts.endpoint` as its endpoint and a region even when the
+    // chain found none.
+    let mut sts_conf = base.clone().into_builder();
+    if let Some(ep) = &config.sts_endpoint {
+        sts_conf = sts_conf.endpoint_url(ep.clone());
+    }
+    if base.region().is_none() {
+        sts_conf = sts_conf.region(Region::new(
+            config
+                .sts_endpoint
+                .as_deref()
+                .and_then(region_from_endpoint)
+                .unwrap_or_else(|| DEFAULT_REGION.to_string()),
+        ));
+    }
+    let mut builder = AssumeRoleProvider::builder(role_arn.clone())
+        .session_name("kinesis-tail")
+        .configure(&sts_conf.build());
+    if let Some(id) = &config.assume_role_external_id {
+        builder = builder.external_id(id.clone());
+    }
+    let provider = builder.build().await;
+    base.into_builder()
+        .credentials_provider(SharedCredentialsProvider::new(provider))
+        .build()
+}
+
+/// True when the environment names a proxy.
+fn proxy_from_env() -> bool {
+    PROXY_ENV_VARS
+        .iter()
+        .any(|v| std::env::var_os(v).is_some_and(|s| !s.is_empty()))
+}
+
+/// The SDK's hyper + rustls client, with the proxy read from the environment.
+fn proxy_http_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    use aws_smithy_http_client::proxy::ProxyConfig;
+    use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+    use aws_smithy_http_client::{Builder, Connector};
+    tracing::info!("HTTP proxy taken from the environment (HTTPS_PROXY / NO_PROXY)");
+    Builder::new().build_with_connector_fn(|settings, components| {
+        let mut b = Connector::builder();
+        b.set_connector_settings(settings.cloned());
+        if let Some(c) = components {
+            b.set_sleep_impl(c.sleep_impl());
+        }
+        b.proxy_config(ProxyConfig::from_env())
+            .tls_provider(Provider::Rustls(CryptoMode::AwsLc))
+            .build()
+    })
+}
+
+/// The region of one service: its own setting, else the one in its endpoint, else the
+/// chain's, else [`DEFAULT_REGION`].
+pub fn service_region(service: &ServiceConfig, base: &SdkConfig) -> Region {
+    if let Some(r) = &service.region {
+        return Region::new(r.clone());
+    }
+    if let Some(r) = service.endpoint.as_deref().and_then(region_from_endpoint) {
+        return Region::new(r);
+    }
+    base.region()
+        .cloned()
+        .unwrap_or_else(|| Region::from_static(DEFAULT_REGION))
+}
+
+/// `https://kinesis.eu-west-1.amazonaws.com` → `eu-west-1`; `None` for endpoints that do
+/// not follow the AWS naming (a local emulator, a VPC endpoint with a custom name).
+pub fn region_from_endpoint(endpoint: &str) -> Option<String> {
+    let host = endpoint.split("://").nth(1).unwrap_or(endpoint);
+    let host = host.split(['/', ':']).next()?;
+    let labels: Vec<&str> = host.split('.').collect();
+    let aws = labels
+        .iter()
+        .position(|l| *l == "amazonaws" || *l == "api")?;
+    // <service>.<region>.amazonaws.com, <service>-fips.<region>.amazonaws.com,
+    // vpce-...<service>.<region>.vpce.amazonaws.com
+    let candidate = labels[..aws]
+        .iter()
+        .rev()
+        .find(|l| **l != "vpce" && looks_like_region(l))?;
+    Some(candidate.to_string())
+}
+
+fn looks_like_region(s: &str) -> bool {
+    // xx-xxxx-N, also us-gov-west-1, cn-north-1
+    let parts: Vec<&str> = s.split('-').collect();
+    parts.len() >= 3
+        && parts
+            .last()
+            .is_some_and(|p| p.chars().all(|c| c.is_ascii_digit()))
+        && parts[0].len() == 2
+        && parts[0].chars().all(|c| c.is_ascii_lowercase())
+}
+
+/// A Kinesis Data Streams client for `kinesis.*`.
+pub fn kinesis_client(config: &Config, base: &SdkConfig) -> aws_sdk_kinesis::Client {
+    let mut b =
+        aws_sdk_kinesis::config::Builder::from(base).region(service_region(&config.kinesis, base));
+    if let Some(ep) = &config.kinesis.endpoint {
+        b = b.endpoint_url(ep.clone());
+    }
+    aws_sdk_kinesis::Client::from_conf(b.build())
+}
+
+/// A Firehose client for `firehose.*`.
+pub fn firehose_client(config: &Config, base: &SdkConfig) -> aws_sdk_firehose::Client {
+    let mut b = aws_sdk_firehose::config::Builder::from(base)
+        .region(service_region(&config.firehose, base));
+    if let Some(ep) = &config.firehose.endpoint {
+        b = b.endpoint_url(ep.clone());
+    }
+    aws_sdk_firehose::Client::from_conf(b.build())
+}
+
+/// A CloudWatch client for `cloudwatch.*`.
+pub fn cloudwatch_client(config: &Config, base: &SdkConfig) -> aws_sdk_cloudwatch::Client {
+    let service = ServiceConfig {
+        endpoint: config.cloudwatch.endpoint.clone(),
+        region: config.cloudwatch.region.clone(),
+    };
+    let mut b =
+        aws_sdk_cloudwatch::config::Builder::from(base).region(service_region(&service, base));
+    if let Some(ep) = &service.endpoint {
+        b = b.endpoint_url(ep.clone());
+    }
+    aws_sdk_cloudwatch::Client::from_conf(b.build())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn region_is_read_from_aws_endpoints() {
+        assert_eq!(
+            region_from_endpoint("https://kinesis.eu-west-1.amazonaws.com").as_deref(),
+            Some("eu-west-1")
+        );
+        assert_eq!(
+            region_from_endpoint("https://firehose.us-gov-west-1.amazonaws.com/").as_deref(),
+            Some("us-gov-west-1")
+        );
+        assert_eq!(
+            region_from_endpoint("https://kinesis.cn-north-1.amazonaws.com.cn").as_deref(),
+            Some("cn-north-1")
+        );
+        assert_eq!(
+            region_from_endpoint(
+                "https://vpce-0123-abcd.kinesis.ap-southeast-2.vpce.amazonaws.com"
+            )
+            .as_deref(),
+            Some("ap-southeast-2")
+        );
+        assert_eq!(region_from_endpoint("http://127.0.0.1:4567"), None);
+        assert_eq!(region_from_endpoint("http://localhost:4567"), None);
+    }
+}

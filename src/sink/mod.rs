@@ -1,6 +1,9 @@
 //! Destinations. A sink knows nothing about files: it gets a [`Batch`] and returns once
 //! every record in it is acknowledged, retrying what failed for as long as it takes.
 //! Cancelling `deliver` (dropping its future) is how shutdown gives up on a batch.
+//!
+//! Sinks are `Send + Sync`: the daemon runs up to `maxInFlightRequests` deliveries of one
+//! flow at once on the same sink.
 
 use std::sync::Arc;
 
@@ -9,22 +12,29 @@ use crate::event::Batch;
 use crate::metrics::FlowStats;
 
 pub mod file;
+pub mod firehose;
+pub mod kinesis;
+pub mod retry;
 
 /// The destination of one flow.
 #[derive(Debug)]
 pub enum Sink {
     /// `outputFile`
     File(file::FileSink),
+    /// `kinesisStream`
+    Kinesis(kinesis::KinesisSink),
+    /// `deliveryStream`
+    Firehose(firehose::FirehoseSink),
 }
 
 impl Sink {
-    /// Builds the sink of `flow`. Makes no network call.
+    /// Builds the sink of `flow`. Makes no network call (credentials are resolved at the
+    /// first request).
     pub async fn new(
         config: &Config,
         flow: &FlowConfig,
         stats: Arc<FlowStats>,
     ) -> anyhow::Result<Sink> {
-        let _ = config;
         match &flow.destination {
             Destination::OutputFile(target) => Ok(Sink::File(file::FileSink::open(
                 target,
@@ -32,10 +42,30 @@ impl Sink {
                 flow.retry_max_backoff,
                 stats,
             )?)),
-            other => anyhow::bail!(
-                "flow {}: destination {other} is not supported yet",
-                flow.index
-            ),
+            Destination::KinesisStream(stream) => {
+                let base = crate::aws::sdk_config(config).await;
+                let region = crate::aws::service_region(&config.kinesis, &base);
+                let client = crate::aws::kinesis_client(config, &base);
+                Ok(Sink::Kinesis(kinesis::KinesisSink::new(
+                    client,
+                    region.as_ref(),
+                    stream,
+                    flow,
+                    stats,
+                )))
+            }
+            Destination::DeliveryStream(stream) => {
+                let base = crate::aws::sdk_config(config).await;
+                let region = crate::aws::service_region(&config.firehose, &base);
+                let client = crate::aws::firehose_client(config, &base);
+                Ok(Sink::Firehose(firehose::FirehoseSink::new(
+                    client,
+                    region.as_ref(),
+                    stream,
+                    flow,
+                    stats,
+                )))
+            }
         }
     }
 
@@ -44,6 +74,8 @@ impl Sink {
     pub async fn preflight(&self) -> Option<usize> {
         match self {
             Sink::File(_) => None,
+            Sink::Kinesis(s) => s.preflight().await,
+            Sink::Firehose(s) => s.preflight().await,
         }
     }
 
@@ -51,6 +83,27 @@ impl Sink {
     pub async fn deliver(&self, batch: &Batch) {
         match self {
             Sink::File(s) => s.deliver(batch).await,
+            Sink::Kinesis(s) => s.deliver(batch).await,
+            Sink::Firehose(s) => s.deliver(batch).await,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send_sync<T: Send + Sync>() {}
+
+    #[test]
+    fn sinks_are_send_and_sync() {
+        assert_send_sync::<Sink>();
+    }
+
+    #[allow(dead_code)]
+    fn deliver_future_is_send(s: &'static Sink, b: &'static Batch) {
+        fn is_send<T: Send>(_: T) {}
+        is_send(s.deliver(b));
+        is_send(s.preflight());
     }
 }

@@ -1,0 +1,58 @@
+//! KPL aggregation throughput: user records packed into aggregated records (encoding,
+//! key table dedupe, MD5 trailer), the hot path of `aggregation: KPL`.
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use kinesis_tail::aggregate::kpl::Aggregator;
+
+fn records(n: usize, len: usize, keys: usize) -> Vec<(String, Vec<u8>)> {
+    (0..n)
+        .map(|i| {
+            let mut line = format!(
+                "10.0.{}.{} - - [27/Nov/2026:12:00:00 +0000] \"GET /item/{i} HTTP/1.1\" 200 {} ",
+                i % 256,
+                i % 7,
+                i % 5000
+            )
+            .into_bytes();
+            line.resize(len, b'x');
+            (format!("key-{}", i % keys), line)
+        })
+        .collect()
+}
+
+fn bench(c: &mut Criterion) {
+    let mut g = c.benchmark_group("kpl");
+    for (name, len, keys) in [
+        ("200B_1key", 200, 1),
+        ("200B_500keys", 200, 500),
+        ("2KiB_50keys", 2048, 50),
+    ] {
+        let recs = records(5000, len, keys);
+        let bytes: usize = recs.iter().map(|r| r.1.len()).sum();
+        g.throughput(Throughput::Bytes(bytes as u64));
+        g.bench_function(name, |b| {
+            b.iter_batched_ref(
+                || {
+                    (
+                        Aggregator::new(1024 * 1024 - 1024),
+                        Vec::with_capacity(bytes * 2),
+                    )
+                },
+                |(agg, out)| {
+                    for (k, d) in &recs {
+                        if !agg.try_add(k, None, d) {
+                            agg.finish(out);
+                            agg.try_add(k, None, d);
+                        }
+                    }
+                    agg.finish(out);
+                },
+                BatchSize::SmallInput,
+            )
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,0 +1,416 @@
+//! KPL aggregated records: many user records in one Kinesis record, in the format of the
+//! Kinesis Producer Library, read by the KCL, `aws-kinesis-agg` and Lambda.
+//!
+//! ```text
+//! F3 89 9A C2 | protobuf AggregatedRecord | MD5 of the protobuf bytes (16 bytes)
+//!
+//! message AggregatedRecord {
+//!   repeated string partition_key_table     = 1;
+//!   repeated string explicit_hash_key_table = 2;
+//!   repeated Record records                 = 3;
+//! }
+//! message Record {
+//!   required uint64 partition_key_index     = 1;
+//!   optional uint64 explicit_hash_key_index = 2;
+//!   required bytes  data                    = 3;
+//!   repeated Tag    tags                    = 4;
+//! }
+//! message Tag { required string key = 1; optional string value = 2; }
+//! ```
+//!
+//! The [`Aggregator`] writes the protobuf by hand straight into its buffers (no message
+//! struct per user record) and knows its exact encoded size before each addition, so an
+//! aggregate never exceeds its limit. The `prost` structs below serve decoding (tests,
+//! tools) and document the schema.
+
+use std::collections::HashMap;
+
+use md5::{Digest, Md5};
+
+/// The four bytes every aggregated record starts with.
+pub const MAGIC: [u8; 4] = [0xF3, 0x89, 0x9A, 0xC2];
+/// Length of the MD5 trailer.
+pub const DIGEST_LEN: usize = 16;
+/// Size of an aggregate holding nothing: magic and trailer.
+pub const EMPTY_SIZE: usize = MAGIC.len() + DIGEST_LEN;
+
+/// `AggregatedRecord` (decoding side).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct AggregatedRecord {
+    /// Partition keys, referenced by index.
+    #[prost(string, repeated, tag = "1")]
+    pub partition_key_table: Vec<String>,
+    /// Explicit hash keys (decimal 128-bit numbers), referenced by index.
+    #[prost(string, repeated, tag = "2")]
+    pub explicit_hash_key_table: Vec<String>,
+    /// The user records.
+    #[prost(message, repeated, tag = "3")]
+    pub records: Vec<Record>,
+}
+
+/// `Record` (decoding side).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Record {
+    /// Index into `partition_key_table`.
+    #[prost(uint64, required, tag = "1")]
+    pub partition_key_index: u64,
+    /// Index into `explicit_hash_key_table`.
+    #[prost(uint64, optional, tag = "2")]
+    pub explicit_hash_key_index: Option<u64>,
+    /// The user record.
+    #[prost(bytes = "vec", required, tag = "3")]
+    pub data: Vec<u8>,
+    /// Tags (never written by this agent).
+    #[prost(message, repeated, tag = "4")]
+    pub tags: Vec<Tag>,
+}
+
+/// `Tag` (decoding side).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Tag {
+    /// Key.
+    #[prost(string, required, tag = "1")]
+    pub key: String,
+    /// Value.
+    #[prost(string, optional, tag = "2")]
+    pub value: Option<String>,
+}
+
+/// Why bytes are not a valid aggregated record.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum DecodeError {
+    /// Too short or without the magic: a plain record.
+    #[error("not an aggregated record (no magic)")]
+    NotAggregated,
+    /// The MD5 trailer does not match.
+    #[error("aggregated record checksum mismatch")]
+    Checksum,
+    /// The protobuf does not parse.
+    #[error("aggregated record protobuf: {0}")]
+    Protobuf(String),
+    /// A record refers to a key index outside the tables.
+    #[error("aggregated record refers to key index {0} outside its table")]
+    BadIndex(u64),
+}
+
+/// True when `data` starts with the magic and is long enough to be an aggregate.
+pub fn is_aggregated(data: &[u8]) -> bool {
+    data.len() >= EMPTY_SIZE && data[..4] == MAGIC
+}
+
+/// Decodes and checks an aggregated record (magic, MD5, indexes).
+pub fn decode(data: &[u8]) -> Result<AggregatedRecord, DecodeError> {
+    if !is_aggregated(data) {
+        return Err(DecodeError::NotAggregated);
+    }
+    let body = &data[MAGIC.len()..data.len() - DIGEST_LEN];
+    if Md5::digest(body).as_slice() != &data[data.len() - DIGEST_LEN..] {
+        return Err(DecodeError::Checksum);
+    }
+    let agg = <AggregatedRecord as prost::Message>::decode(body)
+        .map_err(|e| DecodeError::Protobuf(e.to_string()))?;
+    for r in &agg.records {
+        if r.partition_key_index as usize >= agg.partition_key_table.len() {
+            return Err(DecodeError::BadIndex(r.partition_key_index));
+        }
+        if let Some(i) = r.explicit_hash_key_index {
+            if i as usize >= agg.explicit_hash_key_table.len() {
+                return Err(DecodeError::BadIndex(i));
+            }
+        }
+    }
+    Ok(agg)
+}
+
+/// Builds one aggregated record at a time, up to a size limit.
+#[derive(Debug)]
+pub struct Aggregator {
+    limit: usize,
+    keys: Vec<String>,
+    key_index: HashMap<String, u64>,
+    ehks: Vec<String>,
+    ehk_index: HashMap<String, u64>,
+    /// Encoded size of the two key tables (field headers included).
+    tables_len: usize,
+    /// The encoded `records` fields, back to back.
+    records: Vec<u8>,
+    count: usize,
+}
+
+impl Aggregator {
+    /// An aggregator whose aggregates never exceed `limit` bytes (magic and trailer
+    /// included).
+    pub fn new(limit: usize) -> Self {
+        Aggregator {
+            limit,
+            keys: Vec::new(),
+            key_index: HashMap::new(),
+            ehks: Vec::new(),
+            ehk_index: HashMap::new(),
+            tables_len: 0,
+            records: Vec::new(),
+            count: 0,
+        }
+    }
+
+    /// The size limit.
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
+    /// Number of user records in the current aggregate.
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    /// True when the current aggregate holds no user record.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Encoded size of the current aggregate.
+    pub fn size(&self) -> usize {
+        EMPTY_SIZE + self.tables_len + self.records.len()
+    }
+
+    /// The partition key of the first user record (the KPL sends the aggregate with it).
+    pub fn first_key(&self) -> Option<&str> {
+        self.keys.first().map(String::as_str)
+    }
+
+    /// Size of the aggregate once a user record with `key`, `ehk` and `data_len` bytes of
+    /// data is added.
+    pub fn size_with(&self, key: &str, ehk: Option<&str>, data_len: usize) -> usize {
+        let (key_idx, key_cost) = match self.key_index.get(key) {
+            Some(&i) => (i, 0),
+            None => (self.keys.len() as u64, field_len(key.len())),
+        };
+        let (ehk_idx, ehk_cost) = match ehk {
+            None => (None, 0),
+            Some(e) => match self.ehk_index.get(e) {
+                Some(&i) => (Some(i), 0),
+                None => (Some(self.ehks.len() as u64), field_len(e.len())),
+            },
+        };
+        self.size() + key_cost + ehk_cost + field_len(record_len(key_idx, ehk_idx, data_len))
+    }
+
+    /// Adds a user record if the aggregate stays within the limit; returns false (and
+    /// changes nothing) otherwise. A record too large for even an empty aggregate is
+    /// refused too: send it as a plain record.
+    pub fn try_add(&mut self, key: &str, ehk: Option<&str>, data: &[u8]) -> bool {
+        if self.size_with(key, ehk, data.len()) > self.limit {
+            return false;
+        }
+        let key_idx = match self.key_index.get(key) {
+            Some(&i) => i,
+            None => {
+                let i = self.keys.len() as u64;
+                self.keys.push(key.to_owned());
+                self.key_index.insert(key.to_owned(), i);
+                self.tables_len += field_len(key.len());
+                i
+            }
+        };
+        let ehk_idx = ehk.map(|e| match self.ehk_index.get(e) {
+            Some(&i) => i,
+            None => {
+                let i = self.ehks.len() as u64;
+                self.ehks.push(e.to_owned());
+                self.ehk_index.insert(e.to_owned(), i);
+                self.tables_len += field_len(e.len());
+                i
+            }
+        });
+        let inner = record_len(key_idx, ehk_idx, data.len());
+        let buf = &mut self.records;
+        buf.push(0x1A); // field 3, length-delimited
+        put_varint(buf, inner as u64);
+        buf.push(0x08); // field 1, varint
+        put_varint(buf, key_idx);
+        if let Some(e) = ehk_idx {
+            buf.push(0x10); // field 2, varint
+            put_varint(buf, e);
+        }
+        buf.push(0x1A); // field 3, length-delimited
+        put_varint(buf, data.len() as u64);
+        buf.extend_from_slice(data);
+        self.count += 1;
+        true
+    }
+
+    /// Appends the current aggregate to `out` and starts a new, empty one.
+    pub fn finish(&mut self, out: &mut Vec<u8>) {
+        out.reserve(self.size());
+        out.extend_from_slice(&MAGIC);
+        let start = out.len();
+        for k in &self.keys {
+            out.push(0x0A); // field 1
+            put_varint(out, k.len() as u64);
+            out.extend_from_slice(k.as_bytes());
+        }
+        for e in &self.ehks {
+            out.push(0x12); // field 2
+            put_varint(out, e.len() as u64);
+            out.extend_from_slice(e.as_bytes());
+        }
+        out.extend_from_slice(&self.records);
+        let digest = Md5::digest(&out[start..]);
+        out.extend_from_slice(&digest);
+        self.clear();
+    }
+
+    /// Drops the current aggregate.
+    pub fn clear(&mut self) {
+        self.keys.clear();
+        self.key_index.clear();
+        self.ehks.clear();
+        self.ehk_index.clear();
+        self.tables_len = 0;
+        self.records.clear();
+        self.count = 0;
+    }
+}
+
+/// Length of a `Record` message body.
+fn record_len(key_idx: u64, ehk_idx: Option<u64>, data_len: usize) -> usize {
+    1 + varint_len(key_idx)
+        + ehk_idx.map_or(0, |e| 1 + varint_len(e))
+        + 1
+        + varint_len(data_len as u64)
+        + data_len
+}
+
+/// Length of a length-delimited field (one-byte tag) with a body of `len` bytes.
+fn field_len(len: usize) -> usize {
+    1 + varint_len(len as u64) + len
+}
+
+fn varint_len(v: u64) -> usize {
+    // 7 bits per byte, at least one byte.
+    (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
+}
+
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn varint_len_matches_encoding() {
+        for v in [0u64, 1, 127, 128, 16_383, 16_384, u64::MAX, 1 << 35] {
+            let mut b = Vec::new();
+            put_varint(&mut b, v);
+            assert_eq!(b.len(), varint_len(v), "{v}");
+        }
+    }
+
+    #[test]
+    fn encodes_what_prost_decodes_and_dedupes_keys() {
+        let mut agg = Aggregator::new(1 << 20);
+        assert!(agg.try_add("a", None, b"one"));
+        assert!(agg.try_add("b", Some("123"), b"two"));
+        assert!(agg.try_add("a", None, b""));
+        let mut out = Vec::new();
+        let size = agg.size();
+        agg.finish(&mut out);
+        assert_eq!(out.len(), size);
+        assert!(agg.is_empty());
+        let d = decode(&out).unwrap();
+        assert_eq!(d.partition_key_table, vec!["a", "b"]);
+        assert_eq!(d.explicit_hash_key_table, vec!["123"]);
+        assert_eq!(d.records.len(), 3);
+        assert_eq!(d.records[1].explicit_hash_key_index, Some(0));
+        assert_eq!(d.records[2].partition_key_index, 0);
+        assert_eq!(d.records[2].data, b"");
+        // Same bytes as prost's own encoder.
+        let mut pb = Vec::new();
+        prost::Message::encode(&d, &mut pb).unwrap();
+        assert_eq!(&out[4..out.len() - 16], &pb[..]);
+    }
+
+    #[test]
+    fn checksum_and_magic_are_checked() {
+        let mut agg = Aggregator::new(1000);
+        agg.try_add("k", None, b"data");
+        let mut out = Vec::new();
+        agg.finish(&mut out);
+        let n = out.len();
+        out[n - 1] ^= 1;
+        assert_eq!(decode(&out), Err(DecodeError::Checksum));
+        assert_eq!(
+            decode(b"plain record data here"),
+            Err(DecodeError::NotAggregated)
+        );
+    }
+
+    #[test]
+    fn too_large_for_an_empty_aggregate_is_refused() {
+        let mut agg = Aggregator::new(100);
+        assert!(!agg.try_add("k", None, &[0; 100]));
+        assert!(agg.is_empty());
+        assert_eq!(agg.size(), EMPTY_SIZE);
+    }
+
+    proptest! {
+        #[test]
+        fn round_trip_within_limit(
+            limit in 20usize..4000,
+            recs in proptest::collection::vec(
+                ("[a-z]{1,3}", proptest::option::of("[0-9]{1,39}"),
+                 proptest::collection::vec(any::<u8>(), 0..300)),
+                0..60),
+        ) {
+            let mut agg = Aggregator::new(limit);
+            type User = (String, Option<String>, Vec<u8>);
+            let mut expected: Vec<Vec<User>> = vec![vec![]];
+            let mut outs = Vec::new();
+            for (k, e, d) in &recs {
+                let before = agg.size_with(k, e.as_deref(), d.len());
+                if agg.try_add(k, e.as_deref(), d) {
+                    prop_assert_eq!(agg.size(), before);
+                    expected.last_mut().unwrap().push((k.clone(), e.clone(), d.clone()));
+                } else if !agg.is_empty() {
+                    let mut out = Vec::new();
+                    agg.finish(&mut out);
+                    outs.push(out);
+                    expected.push(vec![]);
+                    if agg.try_add(k, e.as_deref(), d) {
+                        expected.last_mut().unwrap().push((k.clone(), e.clone(), d.clone()));
+                    }
+                }
+                prop_assert!(agg.size() <= limit);
+            }
+            if !agg.is_empty() {
+                let mut out = Vec::new();
+                agg.finish(&mut out);
+                outs.push(out);
+            } else {
+                expected.pop();
+            }
+            prop_assert_eq!(outs.len(), expected.len());
+            for (out, exp) in outs.iter().zip(&expected) {
+                prop_assert!(out.len() <= limit);
+                let d = decode(out).unwrap();
+                let got: Vec<_> = d.records.iter().map(|r| (
+                    d.partition_key_table[r.partition_key_index as usize].clone(),
+                    r.explicit_hash_key_index.map(|i| d.explicit_hash_key_table[i as usize].clone()),
+                    r.data.clone(),
+                )).collect();
+                prop_assert_eq!(&got, exp);
+                let mut keys = d.partition_key_table.clone();
+                keys.sort();
+                keys.dedup();
+                prop_assert_eq!(keys.len(), d.partition_key_table.len());
+            }
+        }
+    }
+}

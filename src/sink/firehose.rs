@@ -1,0 +1,291 @@
+//! `deliveryStream`: delivery to Amazon Data Firehose with `PutRecordBatch`.
+//!
+//! Every record is sent followed by `\n`, so that records concatenated by Firehose into
+//! S3 objects stay separable, as with the Java agent whose records end with their line
+//! terminator. With `aggregatedRecordSizeBytes`, consecutive records (each with its `\n`)
+//! are packed into Firehose records up to that size; a record is never split across two
+//! Firehose records. Requests hold at most 500 records and 4 MiB; the entries that fail
+//! (per-entry `ErrorCode`) are retried alone (see [`super::retry`]).
+
+use std::ops::Range;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_sdk_firehose::primitives::Blob;
+use aws_sdk_firehose::types::Record;
+
+use super::retry::{classify, classify_sdk, Backoff, Failure, Reporter};
+use crate::config::{
+    FlowConfig, FIREHOSE_MAX_BYTES_PER_CALL, FIREHOSE_MAX_RECORDS_PER_CALL,
+    FIREHOSE_MAX_RECORD_BYTES,
+};
+use crate::event::Batch;
+use crate::metrics::FlowStats;
+
+/// Delivers batches to one Firehose delivery stream.
+#[derive(Debug)]
+pub struct FirehoseSink {
+    client: aws_sdk_firehose::Client,
+    stream: String,
+    /// Size of concatenated records (`aggregatedRecordSizeBytes`), capped by the API limit.
+    concat: Option<usize>,
+    stats: Arc<FlowStats>,
+    initial_backoff: Duration,
+    max_backoff: Duration,
+    reporter: Reporter,
+}
+
+/// One Firehose record: consecutive user records, each followed by `\n`.
+#[derive(Debug, Clone)]
+struct Entry {
+    users: Range<u32>,
+    /// Set when a single record had to be cut to the record limit.
+    truncate: Option<usize>,
+    size: usize,
+}
+
+impl FirehoseSink {
+    /// A sink for `stream` of `flow` using `client`. Makes no network call.
+    pub fn new(
+        client: aws_sdk_firehose::Client,
+        region: &str,
+        stream: &str,
+        flow: &FlowConfig,
+        stats: Arc<FlowStats>,
+    ) -> Self {
+        FirehoseSink {
+            client,
+            stream: stream.to_string(),
+            concat: flow
+                .aggregated_record_size_bytes
+                .map(|s| s.min(FIREHOSE_MAX_RECORD_BYTES)),
+            stats,
+            initial_backoff: flow.retry_initial_backoff,
+            max_backoff: flow.retry_max_backoff,
+            reporter: Reporter::new(format!(
+                "flow {}: Firehose delivery stream '{stream}' in {region}",
+                flow.index
+            )),
+        }
+    }
+
+    /// Describes the delivery stream once; logs an ERROR naming stream, region and cause
+    /// when it is missing or not accessible. Firehose's record limit is fixed: `None`.
+    pub async fn preflight(&self) -> Option<usize> {
+        match self
+            .client
+            .describe_delivery_stream()
+            .delivery_stream_name(&self.stream)
+            .send()
+            .await
+        {
+            Ok(out) => {
+                if let Some(d) = out.delivery_stream_description() {
+                    tracing::info!(
+                        "{}: {}",
+                        self.reporter.what(),
+                        d.delivery_stream_status().as_str()
+                    );
+                }
+            }
+            Err(e) => {
+                let (failure, cause) = classify_sdk(&e);
+                if failure == Failure::Fatal {
+                    self.reporter.fatal(&cause, self.max_backoff);
+                } else {
+                    tracing::warn!(
+                        "{}: cannot describe the delivery stream: {cause}",
+                        self.reporter.what()
+                    );
+                }
+            }
+        }
+        None
+    }
+
+    /// Delivers every record of `batch`; returns once all are acknowledged.
+    pub async fn deliver(&self, batch: &Batch) {
+        if batch.is_empty() {
+            return;
+        }
+        let mut pending = self.entries(batch);
+        let mut backoff = Backoff::new(self.initial_backoff, self.max_backoff);
+        let mut buf = Vec::new();
+        loop {
+            let mut failed = Vec::new();
+            let mut fatal = false;
+            let mut start = 0;
+            while start < pending.len() {
+                let n = request_len(&pending[start..]);
+                let chunk = &pending[start..start + n];
+                for (entry, f) in chunk.iter().zip(self.put(batch, chunk, &mut buf).await) {
+                    if let Some(f) = f {
+                        fatal |= f == Failure::Fatal;
+                        failed.push(entry.clone());
+                    }
+                }
+                start += n;
+            }
+            if failed.is_empty() {
+                return;
+            }
+            let retried: u64 = failed.iter().map(|e| e.users.len() as u64).sum();
+            FlowStats::add(&self.stats.retries, retried);
+            let delay = if fatal {
+                backoff.max()
+            } else {
+                backoff.next_delay()
+            };
+            tokio::time::sleep(delay).await;
+            pending = failed;
+        }
+    }
+
+    /// Packs the records of `batch` into Firehose records.
+    fn entries(&self, batch: &Batch) -> Vec<Entry> {
+        let mut out: Vec<Entry> = Vec::new();
+        for i in 0..batch.len() {
+            let mut size = batch.record(i).len() + 1;
+            let mut truncate = None;
+            if size > FIREHOSE_MAX_RECORD_BYTES {
+                // The pipeline truncates first; this only defends the request.
+                truncate = Some(FIREHOSE_MAX_RECORD_BYTES - 1);
+                size = FIREHOSE_MAX_RECORD_BYTES;
+                FlowStats::add(&self.stats.records_truncated, 1);
+                tracing::warn!(
+                    "{}: record {} of {} bytes is above Firehose's limit; truncated",
+                    self.reporter.what(),
+                    batch.records[i].id,
+                    batch.record(i).len()
+                );
+            }
+            let i = i as u32;
+            if let (Some(limit), Some(last)) = (self.concat, out.last_mut()) {
+                if last.truncate.is_none() && truncate.is_none() && last.size + size <= limit {
+                    last.users.end = i + 1;
+                    last.size += size;
+                    continue;
+                }
+            }
+            out.push(Entry {
+                users: i..i + 1,
+                truncate,
+                size,
+            });
+        }
+        out
+    }
+
+    /// Sends one request; returns the failure of each entry (`None`: delivered).
+    async fn put(&self, batch: &Batch, chunk: &[Entry], buf: &mut Vec<u8>) -> Vec<Option<Failure>> {
+        let users: u64 = chunk.iter().map(|e| e.users.len() as u64).sum();
+        FlowStats::add(&self.stats.record_send_attempts, users);
+        let records: Vec<Record> = chunk
+            .iter()
+            .map(|e| {
+                buf.clear();
+                for i in e.users.clone() {
+                    let r = batch.record(i as usize);
+                    buf.extend_from_slice(&r[..e.truncate.unwrap_or(r.len()).min(r.len())]);
+                    buf.push(b'\n');
+                }
+                Record::builder()
+                    .data(Blob::new(buf.clone()))
+                    .build()
+                    .expect("data is set")
+            })
+            .collect();
+        match self
+            .client
+            .put_record_batch()
+            .delivery_stream_name(&self.stream)
+            .set_records(Some(records))
+            .send()
+            .await
+        {
+            Ok(out) => {
+                let mut result = Vec::with_capacity(chunk.len());
+                let mut any_ok = false;
+                let mut throttled = (0u64, String::new());
+                let mut service = (0u64, String::new());
+                for (i, entry) in chunk.iter().enumerate() {
+                    let n = entry.users.len() as u64;
+                    let code = match out.request_responses().get(i) {
+                        None => Some(("missing".to_string(), "response without this entry")),
+                        Some(r) => r
+                            .error_code()
+                            .map(|c| (c.to_string(), r.error_message().unwrap_or_default())),
+                    };
+                    match code {
+                        None => {
+                            any_ok = true;
+                            FlowStats::add(&self.stats.records_sent, n);
+                            let bytes: usize = entry
+                                .users
+                                .clone()
+                                .map(|i| batch.record(i as usize).len())
+                                .sum();
+                            FlowStats::add(&self.stats.bytes_sent, bytes as u64);
+                            result.push(None);
+                        }
+                        Some((code, message)) => {
+                            FlowStats::add(&self.stats.record_send_errors, n);
+                            let f = classify(Some(&code), None);
+                            match f {
+                                Failure::Throttled => {
+                                    FlowStats::add(&self.stats.throttles, n);
+                                    throttled = (throttled.0 + n, code);
+                                }
+                                Failure::Service => {
+                                    service = (service.0 + n, format!("{code}: {message}"));
+                                }
+                                Failure::Fatal => self
+                                    .reporter
+                                    .fatal(&format!("{code}: {message}"), self.max_backoff),
+                            }
+                            result.push(Some(f));
+                        }
+                    }
+                }
+                if any_ok {
+                    self.reporter.success();
+                }
+                if throttled.0 > 0 {
+                    self.reporter.throttled(throttled.0, &throttled.1);
+                }
+                if service.0 > 0 {
+                    self.reporter.service_error(service.0, &service.1);
+                }
+                result
+            }
+            Err(e) => {
+                FlowStats::add(&self.stats.service_errors, 1);
+                FlowStats::add(&self.stats.record_send_errors, users);
+                let (f, cause) = classify_sdk(&e);
+                match f {
+                    Failure::Fatal => self.reporter.fatal(&cause, self.max_backoff),
+                    Failure::Throttled => {
+                        FlowStats::add(&self.stats.throttles, users);
+                        self.reporter.throttled(users, &cause)
+                    }
+                    Failure::Service => self.reporter.service_error(users, &cause),
+                }
+                vec![Some(f); chunk.len()]
+            }
+        }
+    }
+}
+
+/// How many of the first `entries` fit in one request.
+fn request_len(entries: &[Entry]) -> usize {
+    let mut bytes = 0;
+    let mut n = 0;
+    for e in entries.iter().take(FIREHOSE_MAX_RECORDS_PER_CALL) {
+        if n > 0 && bytes + e.size > FIREHOSE_MAX_BYTES_PER_CALL {
+            break;
+        }
+        bytes += e.size;
+        n += 1;
+    }
+    n
+}

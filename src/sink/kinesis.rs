@@ -1,0 +1,667 @@
+//! `kinesisStream`: delivery to Kinesis Data Streams with `PutRecords`.
+//!
+//! A batch becomes entries (one per record, or KPL aggregates), entries become requests
+//! within the API limits (500 entries, 5 MiB with partition keys), and each request's
+//! failed entries (per-entry `ErrorCode`) are retried alone, with backoff, until every
+//! entry is acknowledged. See [`super::retry`] for the failure policy.
+//!
+//! With `aggregation: KPL`, user records are grouped by the shard Kinesis will route them
+//! to (MD5 of the partition key in the shard map from `ListShards`), and each aggregate
+//! is sent with an explicit hash key inside its shard's range, so that every user record
+//! of an aggregate belongs to the shard the aggregate is stored in (the KCL drops the whole
+//! aggregate otherwise). When the response puts an aggregate in another shard than
+//! predicted (a reshard happened), the shard map is reloaded and the aggregate's user
+//! records are sent again, regrouped: duplicates, never loss. Without `ListShards`
+//! permission, aggregates hold records of one partition key only, which is always safe.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aws_sdk_kinesis::primitives::Blob;
+use aws_sdk_kinesis::types::PutRecordsRequestEntry;
+use rand::Rng;
+
+use super::retry::{classify, classify_sdk, Backoff, Failure, Reporter};
+use crate::aggregate::kpl::Aggregator;
+use crate::aggregate::shards::{hash_key, ShardMap};
+use crate::config::{
+    Aggregation, FlowConfig, KINESIS_MAX_BYTES_PER_CALL, KINESIS_MAX_RECORDS_PER_CALL,
+    KINESIS_MAX_RECORD_BYTES,
+};
+use crate::event::Batch;
+use crate::metrics::FlowStats;
+
+/// The shard map is reloaded at least this often (resharding is also detected from the
+/// shard IDs in `PutRecords` responses).
+pub const SHARD_MAP_MAX_AGE: Duration = Duration::from_secs(60);
+/// After a failed `ListShards`, wait this long before trying again.
+const SHARD_MAP_RETRY: Duration = Duration::from_secs(5);
+/// How many times one delivery re-sends aggregates that landed in an unexpected shard.
+/// A reshard needs one; more means the shard IDs never match the map (an emulator, a
+/// stream being resharded over and over): the records are then taken as delivered.
+const MAX_REGROUPS: u32 = 3;
+/// Room kept in an aggregate for the partition key it is sent with: 256 characters of up
+/// to 4 UTF-8 bytes each.
+const MAX_KEY_BYTES: usize = 1024;
+
+/// Delivers batches to one Kinesis data stream.
+#[derive(Debug)]
+pub struct KinesisSink {
+    client: aws_sdk_kinesis::Client,
+    /// Stream name, or ARN when it starts with `arn:`.
+    stream: String,
+    kpl: bool,
+    /// `aggregatedRecordSizeBytes`.
+    aggregate_size: Option<usize>,
+    /// The stream's record limit (data plus partition key), from the preflight.
+    max_record: AtomicUsize,
+    stats: Arc<FlowStats>,
+    initial_backoff: Duration,
+    max_backoff: Duration,
+    reporter: Reporter,
+    shards: Mutex<ShardCache>,
+    /// Serialises `ListShards` calls of concurrent deliveries.
+    refresh: tokio::sync::Mutex<()>,
+}
+
+#[derive(Debug, Default)]
+struct ShardCache {
+    map: Option<Arc<ShardMap>>,
+    /// When the map must be reloaded; `None`: never loaded.
+    expires: Option<Instant>,
+    /// Bumped at each load, so that waiters do not reload twice.
+    generation: u64,
+    warned: bool,
+}
+
+/// Which user records of the batch an entry carries.
+#[derive(Debug, Clone)]
+enum Users {
+    One(u32),
+    Many(Vec<u32>),
+}
+
+impl Users {
+    fn len(&self) -> u64 {
+        match self {
+            Users::One(_) => 1,
+            Users::Many(v) => v.len() as u64,
+        }
+    }
+    fn extend_into(&self, out: &mut Vec<u32>) {
+        match self {
+            Users::One(i) => out.push(*i),
+            Users::Many(v) => out.extend_from_slice(v),
+        }
+    }
+}
+
+/// One `PutRecords` entry.
+#[derive(Debug)]
+struct Entry {
+    /// `None`: the bytes of the single user record (possibly truncated to `len`).
+    data: Option<Vec<u8>>,
+    /// Bytes of the record sent for a plain entry (truncation).
+    len: usize,
+    key: String,
+    ehk: Option<String>,
+    users: Users,
+    /// Bytes of the user records (for `bytes_sent`).
+    user_bytes: u64,
+    /// The shard an aggregate must land in.
+    shard: Option<String>,
+}
+
+impl Entry {
+    fn bytes<'a>(&'a self, batch: &'a Batch) -> &'a [u8] {
+        match (&self.data, &self.users) {
+            (Some(d), _) => d,
+            (None, Users::One(i)) => &batch.record(*i as usize)[..self.len],
+            (None, Users::Many(_)) => unreachable!("aggregates own their bytes"),
+        }
+    }
+    /// What the entry weighs against the request limit.
+    fn size(&self) -> usize {
+        self.data.as_ref().map_or(self.len, Vec::len) + self.key.len()
+    }
+}
+
+/// What happened to one entry.
+enum Outcome {
+    Ok { shard: Option<String> },
+    Failed(Failure),
+}
+
+impl KinesisSink {
+    /// A sink for `stream` of `flow` using `client`. Makes no network call.
+    pub fn new(
+        client: aws_sdk_kinesis::Client,
+        region: &str,
+        stream: &str,
+        flow: &FlowConfig,
+        stats: Arc<FlowStats>,
+    ) -> Self {
+        KinesisSink {
+            client,
+            stream: stream.to_string(),
+            kpl: flow.aggregation == Aggregation::Kpl,
+            aggregate_size: flow.aggregated_record_size_bytes,
+            max_record: AtomicUsize::new(KINESIS_MAX_RECORD_BYTES),
+            stats,
+            initial_backoff: flow.retry_initial_backoff,
+            max_backoff: flow.retry_max_backoff,
+            reporter: Reporter::new(format!(
+                "flow {}: Kinesis stream '{stream}' in {region}",
+                flow.index
+            )),
+            shards: Mutex::new(ShardCache::default()),
+            refresh: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    fn is_arn(&self) -> bool {
+        self.stream.starts_with("arn:")
+    }
+
+    /// Describes the stream once: logs an ERROR naming stream, region and cause when it is
+    /// missing or not accessible; learns its maximum record size (and shard map for KPL).
+    pub async fn preflight(&self) -> Option<usize> {
+        let req = self.client.describe_stream_summary();
+        let req = if self.is_arn() {
+            req.stream_arn(&self.stream)
+        } else {
+            req.stream_name(&self.stream)
+        };
+        match req.send().await {
+            Ok(out) => {
+                let summary = out.stream_description_summary();
+                let max = summary
+                    .and_then(|s| s.max_record_size_in_kib())
+                    .filter(|k| *k > 0)
+                    .map(|k| k as usize * 1024);
+                if let Some(m) = max {
+                    self.max_record.store(m, Ordering::Relaxed);
+                }
+                if let Some(s) = summary {
+                    tracing::info!(
+                        "{}: {} with {} open shards, records up to {} KiB",
+                        self.reporter.what(),
+                        s.stream_status().as_str(),
+                        s.open_shard_count(),
+                        self.max_record.load(Ordering::Relaxed) / 1024
+                    );
+                }
+                if self.kpl {
+                    self.shard_map(true).await;
+                }
+                max
+            }
+            Err(e) => {
+                let (failure, cause) = classify_sdk(&e);
+                if failure == Failure::Fatal {
+                    self.reporter.fatal(&cause, self.max_backoff);
+                } else {
+                    tracing::warn!(
+                        "{}: cannot describe the stream: {cause}",
+                        self.reporter.what()
+                    );
+                }
+                None
+            }
+        }
+    }
+
+    /// Delivers every record of `batch`; returns once all are acknowledged.
+    pub async fn deliver(&self, batch: &Batch) {
+        if batch.is_empty() {
+            return;
+        }
+        let all: Vec<u32> = (0..batch.len() as u32).collect();
+        let mut pending = self.entries(batch, all).await;
+        let mut backoff = Backoff::new(self.initial_backoff, self.max_backoff);
+        let mut regroups_left = MAX_REGROUPS;
+        loop {
+            let mut failed: Vec<Entry> = Vec::new();
+            let mut regroup: Vec<u32> = Vec::new();
+            let mut fatal = false;
+            let mut rest = pending;
+            while !rest.is_empty() {
+                let n = request_len(&rest);
+                let chunk: Vec<Entry> = rest.drain(..n).collect();
+                let outcomes = self.put(batch, &chunk).await;
+                for (entry, outcome) in chunk.into_iter().zip(outcomes) {
+                    match outcome {
+                        Outcome::Ok { shard } => {
+                            if entry.shard.is_some()
+                                && shard.is_some()
+                                && entry.shard != shard
+                                && regroups_left > 0
+                            {
+                                // Stored in another shard than its records hash to.
+                                entry.users.extend_into(&mut regroup);
+                            } else {
+                                FlowStats::add(&self.stats.records_sent, entry.users.len());
+                                FlowStats::add(&self.stats.bytes_sent, entry.user_bytes);
+                            }
+                        }
+                        Outcome::Failed(f) => {
+                            fatal |= f == Failure::Fatal;
+                            failed.push(entry);
+                        }
+                    }
+                }
+            }
+            if !regroup.is_empty() {
+                regroups_left -= 1;
+                tracing::info!(
+                    "{}: {} aggregated records landed in an unexpected shard (resharding?); \
+                     reloading the shard map and sending them again",
+                    self.reporter.what(),
+                    regroup.len()
+                );
+                self.mark_shards_stale();
+                let again = self.entries(batch, regroup).await;
+                if failed.is_empty() {
+                    pending = again;
+                    continue;
+                }
+                failed.extend(again);
+            }
+            if failed.is_empty() {
+                return;
+            }
+            let retried: u64 = failed.iter().map(|e| e.users.len()).sum();
+            FlowStats::add(&self.stats.retries, retried);
+            let delay = if fatal {
+                backoff.max()
+            } else {
+                backoff.next_delay()
+            };
+            tokio::time::sleep(delay).await;
+            pending = failed;
+        }
+    }
+
+    /// Sends one request; returns the outcome of each entry, in order.
+    async fn put(&self, batch: &Batch, chunk: &[Entry]) -> Vec<Outcome> {
+        let users: u64 = chunk.iter().map(|e| e.users.len()).sum();
+        FlowStats::add(&self.stats.record_send_attempts, users);
+        let records: Vec<PutRecordsRequestEntry> = chunk
+            .iter()
+            .map(|e| {
+                PutRecordsRequestEntry::builder()
+                    .data(Blob::new(e.bytes(batch).to_vec()))
+                    .partition_key(e.key.clone())
+                    .set_explicit_hash_key(e.ehk.clone())
+                    .build()
+                    .expect("data and partition key are set")
+            })
+            .collect();
+        let req = self.client.put_records().set_records(Some(records));
+        let req = if self.is_arn() {
+            req.stream_arn(&self.stream)
+        } else {
+            req.stream_name(&self.stream)
+        };
+        match req.send().await {
+            Ok(out) => {
+                let mut outcomes = Vec::with_capacity(chunk.len());
+                let mut throttled = (0u64, String::new());
+                let mut service = (0u64, String::new());
+                let mut any_ok = false;
+                for (i, entry) in chunk.iter().enumerate() {
+                    let Some(r) = out.records().get(i) else {
+                        // A response shorter than the request: retry what it omits.
+                        service.0 += entry.users.len();
+                        service.1 = "response without this entry".into();
+                        outcomes.push(Outcome::Failed(Failure::Service));
+                        continue;
+                    };
+                    match r.error_code() {
+                        None => {
+                            any_ok = true;
+                            outcomes.push(Outcome::Ok {
+                                shard: r.shard_id().map(str::to_string),
+                            });
+                        }
+                        Some(code) => {
+                            let n = entry.users.len();
+                            FlowStats::add(&self.stats.record_send_errors, n);
+                            let f = classify(Some(code), None);
+                            match f {
+                                Failure::Throttled => {
+                                    FlowStats::add(&self.stats.throttles, n);
+                                    throttled.0 += n;
+                                    throttled.1 = code.to_string();
+                                }
+                                Failure::Service => {
+                                    service.0 += n;
+                                    service.1 = format!(
+                                        "{code}: {}",
+                                        r.error_message().unwrap_or_default()
+                                    );
+                                }
+                                Failure::Fatal => self.reporter.fatal(
+                                    &format!("{code}: {}", r.error_message().unwrap_or_default()),
+                                    self.max_backoff,
+                                ),
+                            }
+                            outcomes.push(Outcome::Failed(f));
+                        }
+                    }
+                }
+                if any_ok {
+                    self.reporter.success();
+                }
+                if throttled.0 > 0 {
+                    self.reporter.throttled(throttled.0, &throttled.1);
+                }
+                if service.0 > 0 {
+                    self.reporter.service_error(service.0, &service.1);
+                }
+                outcomes
+            }
+            Err(e) => {
+                FlowStats::add(&self.stats.service_errors, 1);
+                FlowStats::add(&self.stats.record_send_errors, users);
+                let (f, cause) = classify_sdk(&e);
+                match f {
+                    Failure::Fatal => {
+                        if cause.starts_with("InvalidArgumentException") {
+                            self.mark_shards_stale();
+                        }
+                        self.reporter.fatal(&cause, self.max_backoff)
+                    }
+                    Failure::Throttled => {
+                        FlowStats::add(&self.stats.throttles, users);
+                        self.reporter.throttled(users, &cause)
+                    }
+                    Failure::Service => self.reporter.service_error(users, &cause),
+                }
+                chunk.iter().map(|_| Outcome::Failed(f)).collect()
+            }
+        }
+    }
+
+    /// Turns the user records `users` of `batch` into entries.
+    async fn entries(&self, batch: &Batch, users: Vec<u32>) -> Vec<Entry> {
+        let max_record = self.max_record.load(Ordering::Relaxed);
+        if !self.kpl {
+            let mut rng = rand::thread_rng();
+            return users
+                .into_iter()
+                .map(|i| self.plain(batch, i, max_record, &mut rng))
+                .collect();
+        }
+        let map = self.shard_map(false).await;
+        self.aggregate(batch, users, map.as_deref(), max_record)
+    }
+
+    /// One record sent as is, with its key (or a random one), cut to the record limit.
+    fn plain(&self, batch: &Batch, i: u32, max_record: usize, rng: &mut impl Rng) -> Entry {
+        let data = batch.record(i as usize);
+        let key = match batch.key(i as usize) {
+            Some(k) => String::from_utf8_lossy(k).into_owned(),
+            None => random_key(rng),
+        };
+        let mut len = data.len();
+        if len + key.len() > max_record {
+            // The pipeline truncates first; this only defends the request.
+            len = max_record.saturating_sub(key.len());
+            FlowStats::add(&self.stats.records_truncated, 1);
+            tracing::warn!(
+                "{}: record {} of {} bytes is above the stream's limit of {} bytes with its \
+                 key; truncated",
+                self.reporter.what(),
+                batch.records[i as usize].id,
+                data.len(),
+                max_record
+            );
+        }
+        Entry {
+            data: None,
+            len,
+            key,
+            ehk: None,
+            users: Users::One(i),
+            user_bytes: len as u64,
+            shard: None,
+        }
+    }
+
+    /// KPL aggregates of `users`, grouped by predicted shard (or by key without a map).
+    fn aggregate(
+        &self,
+        batch: &Batch,
+        users: Vec<u32>,
+        map: Option<&ShardMap>,
+        max_record: usize,
+    ) -> Vec<Entry> {
+        struct Group {
+            agg: Aggregator,
+            users: Vec<u32>,
+            bytes: u64,
+        }
+        let cap = max_record.saturating_sub(MAX_KEY_BYTES);
+        let limit = self.aggregate_size.map_or(cap, |s| s.min(cap));
+        let mut rng = rand::thread_rng();
+        let mut out = Vec::new();
+        // Group key: shard index with a map; partition key without (records with no
+        // key of their own share one random key).
+        let mut groups: HashMap<GroupKey<'_>, (Option<usize>, Group)> = HashMap::new();
+        let shared_random = random_key(&mut rng);
+        let mut next_shard = map.map_or(0, |m| rng.gen_range(0..m.len().max(1)));
+        let finish = |g: &mut Group, shard: Option<usize>| -> Entry {
+            let mut data = Vec::with_capacity(g.agg.size());
+            let key = g.agg.first_key().unwrap_or("a").to_string();
+            g.agg.finish(&mut data);
+            let (ehk, shard) = match (map, shard) {
+                (Some(m), Some(s)) => (
+                    Some(m.shards()[s].start.to_string()),
+                    Some(m.shards()[s].id.clone()),
+                ),
+                _ => (None, None),
+            };
+            Entry {
+                len: data.len(),
+                data: Some(data),
+                key,
+                ehk,
+                users: Users::Many(std::mem::take(&mut g.users)),
+                user_bytes: std::mem::take(&mut g.bytes),
+                shard,
+            }
+        };
+        for i in users {
+            let data = batch.record(i as usize);
+            let own = batch.key(i as usize).map(String::from_utf8_lossy);
+            // (group, shard index, key inside the aggregate, explicit hash key)
+            let (group, shard, key, ehk): (GroupKey<'_>, Option<usize>, Cow<'_, str>, _) = match map
+            {
+                Some(m) if !m.is_empty() => {
+                    let s = match &own {
+                        Some(k) => m.shard_of(hash_key(k.as_bytes())),
+                        None => {
+                            next_shard = (next_shard + 1) % m.len();
+                            Some(next_shard)
+                        }
+                    };
+                    let Some(s) = s else {
+                        // A hole in the map: it is stale. Send this one plain.
+                        self.mark_shards_stale();
+                        out.push(self.plain(batch, i, max_record, &mut rng));
+                        continue;
+                    };
+                    let shard = &m.shards()[s];
+                    let (key, ehk) = match own {
+                        Some(k) => (k, None),
+                        None if !shard.key.is_empty() => (Cow::from(shard.key.as_str()), None),
+                        None => (Cow::from("0"), Some(shard.start.to_string())),
+                    };
+                    (GroupKey::Shard(s), Some(s), key, ehk)
+                }
+                _ => {
+                    let key = own.unwrap_or(Cow::from(shared_random.as_str()));
+                    (GroupKey::Key(key.clone()), None, key, None)
+                }
+            };
+            let (_, g) = groups.entry(group).or_insert_with(|| {
+                (
+                    shard,
+                    Group {
+                        agg: Aggregator::new(limit),
+                        users: Vec::new(),
+                        bytes: 0,
+                    },
+                )
+            });
+            if !g.agg.try_add(&key, ehk.as_deref(), data) {
+                if !g.agg.is_empty() {
+                    out.push(finish(g, shard));
+                }
+                if !g.agg.try_add(&key, ehk.as_deref(), data) {
+                    // Larger than an aggregate may be: sent alone, as the KPL does.
+                    out.push(self.plain(batch, i, max_record, &mut rng));
+                    continue;
+                }
+            }
+            g.users.push(i);
+            g.bytes += data.len() as u64;
+        }
+        for (_, (shard, mut g)) in groups {
+            if !g.agg.is_empty() {
+                out.push(finish(&mut g, shard));
+            }
+        }
+        out
+    }
+
+    fn mark_shards_stale(&self) {
+        let mut c = self.shards.lock().unwrap_or_else(|p| p.into_inner());
+        if c.expires.is_some() {
+            c.expires = Some(Instant::now());
+        }
+    }
+
+    /// The current shard map, reloaded when expired (or `force`d). `None` when the
+    /// stream's shards cannot be listed.
+    async fn shard_map(&self, force: bool) -> Option<Arc<ShardMap>> {
+        let generation = {
+            let c = self.shards.lock().unwrap_or_else(|p| p.into_inner());
+            if !force && c.expires.is_some_and(|t| t > Instant::now()) {
+                return c.map.clone();
+            }
+            c.generation
+        };
+        let _guard = self.refresh.lock().await;
+        {
+            let c = self.shards.lock().unwrap_or_else(|p| p.into_inner());
+            if c.generation != generation {
+                // Another delivery reloaded it while this one waited.
+                return c.map.clone();
+            }
+        }
+        let loaded = self.list_shards().await;
+        let mut c = self.shards.lock().unwrap_or_else(|p| p.into_inner());
+        c.generation += 1;
+        match loaded {
+            Ok(map) => {
+                tracing::debug!(
+                    "{}: shard map loaded, {} open shards",
+                    self.reporter.what(),
+                    map.len()
+                );
+                c.map = Some(Arc::new(map));
+                c.expires = Some(Instant::now() + SHARD_MAP_MAX_AGE);
+                c.warned = false;
+            }
+            Err(cause) => {
+                if !c.warned {
+                    tracing::warn!(
+                        "{}: cannot list shards ({cause}); KPL aggregates will hold records \
+                         of one partition key each until it works",
+                        self.reporter.what()
+                    );
+                    c.warned = true;
+                }
+                c.expires = Some(Instant::now() + SHARD_MAP_RETRY);
+            }
+        }
+        c.map.clone()
+    }
+
+    async fn list_shards(&self) -> Result<ShardMap, String> {
+        let mut shards = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let req = self.client.list_shards();
+            let req = match &token {
+                Some(t) => req.next_token(t),
+                None if self.is_arn() => req.stream_arn(&self.stream),
+                None => req.stream_name(&self.stream),
+            };
+            let out = req.send().await.map_err(|e| classify_sdk(&e).1)?;
+            for s in out.shards() {
+                let closed = s
+                    .sequence_number_range()
+                    .and_then(|r| r.ending_sequence_number())
+                    .is_some();
+                if closed {
+                    continue;
+                }
+                let Some(r) = s.hash_key_range() else {
+                    continue;
+                };
+                let (Ok(start), Ok(end)) = (
+                    r.starting_hash_key().parse::<u128>(),
+                    r.ending_hash_key().parse::<u128>(),
+                ) else {
+                    return Err(format!(
+                        "shard {} has an unreadable hash key range",
+                        s.shard_id()
+                    ));
+                };
+                shards.push((s.shard_id().to_string(), start, end));
+            }
+            token = out.next_token().map(str::to_string);
+            if token.is_none() {
+                break;
+            }
+        }
+        if shards.is_empty() {
+            return Err("no open shard".into());
+        }
+        Ok(ShardMap::new(shards))
+    }
+}
+
+/// What user records are grouped by in aggregates.
+#[derive(Debug, PartialEq, Eq, Hash)]
+enum GroupKey<'a> {
+    /// Index of the predicted shard.
+    Shard(usize),
+    /// Partition key (no shard map).
+    Key(Cow<'a, str>),
+}
+
+/// How many of the first `entries` fit in one request.
+fn request_len(entries: &[Entry]) -> usize {
+    let mut bytes = 0;
+    let mut n = 0;
+    for e in entries.iter().take(KINESIS_MAX_RECORDS_PER_CALL) {
+        if n > 0 && bytes + e.size() > KINESIS_MAX_BYTES_PER_CALL {
+            break;
+        }
+        bytes += e.size();
+        n += 1;
+    }
+    n
+}
+
+/// A random partition key (RANDOM): 16 hex digits, 64 bits spread over the hash space.
+fn random_key(rng: &mut impl Rng) -> String {
+    format!("{:016x}", rng.gen::<u64>())
+}

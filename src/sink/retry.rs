@@ -1,0 +1,315 @@
+//! What the AWS sinks share about failures: how an error is classified, how long to wait
+//! before the next attempt, and how failures are reported without flooding the log.
+//!
+//! Policy (SPEC §8): only failed entries are retried; throttling and service errors are
+//! retried forever with exponential backoff and full jitter; a non-retriable error (missing
+//! stream, denied access, bad credentials) is logged once as an ERROR naming the
+//! destination and the cause, then the data is kept and retried every `max` backoff until
+//! the cause is gone, which is logged once at INFO.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+
+/// Throttling is reported at most this often per flow (SPEC §8).
+pub const THROTTLE_LOG_INTERVAL: Duration = Duration::from_secs(60);
+/// Service errors (5xx, timeouts) are reported at most this often per flow.
+pub const SERVICE_ERROR_LOG_INTERVAL: Duration = Duration::from_secs(60);
+
+/// The kind of a failure, which decides the wait and the report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// The destination refused for lack of capacity: retry with backoff.
+    Throttled,
+    /// A transient service or network failure: retry with backoff.
+    Service,
+    /// Needs an operator (missing stream, permission, credentials, KMS key): retry slowly.
+    Fatal,
+}
+
+/// Error codes that need an operator. Anything unknown is treated as transient.
+const FATAL_CODES: &[&str] = &[
+    "ResourceNotFoundException",
+    "AccessDeniedException",
+    "AccessDenied",
+    "UnrecognizedClientException",
+    "InvalidSignatureException",
+    "SignatureDoesNotMatch",
+    "IncompleteSignature",
+    "InvalidClientTokenId",
+    "MissingAuthenticationToken",
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "KMSAccessDeniedException",
+    "KMSDisabledException",
+    "KMSNotFoundException",
+    "KMSInvalidStateException",
+    "KMSOptInRequired",
+    "InvalidKMSResourceException",
+    "InvalidArgumentException",
+    "ValidationException",
+];
+
+/// Error codes of throttling.
+const THROTTLE_CODES: &[&str] = &[
+    "ProvisionedThroughputExceededException",
+    "KMSThrottlingException",
+    "ThrottlingException",
+    "Throttling",
+    "LimitExceededException",
+    "TooManyRequestsException",
+    "RequestLimitExceeded",
+    "SlowDown",
+];
+
+/// Classifies an error code (per entry or per request) and HTTP status.
+pub fn classify(code: Option<&str>, status: Option<u16>) -> Failure {
+    match code {
+        Some(c) if THROTTLE_CODES.contains(&c) => Failure::Throttled,
+        Some(c) if FATAL_CODES.contains(&c) => Failure::Fatal,
+        _ if status == Some(429) => Failure::Throttled,
+        _ if matches!(status, Some(401 | 403)) => Failure::Fatal,
+        _ => Failure::Service,
+    }
+}
+
+/// Classifies a whole-request SDK error and describes it for the log.
+pub fn classify_sdk<E, R>(
+    err: &aws_smithy_runtime_api::client::result::SdkError<E, R>,
+) -> (Failure, String)
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug + HttpStatus,
+{
+    use aws_smithy_runtime_api::client::result::SdkError;
+    let text = aws_smithy_types::error::display::DisplayErrorContext(err).to_string();
+    match err {
+        SdkError::ServiceError(ctx) => {
+            let code = ctx.err().code();
+            let status = ctx.raw().status_code();
+            let failure = classify(code, Some(status));
+            let cause = match (code, ctx.err().message()) {
+                (Some(c), Some(m)) => format!("{c}: {m}"),
+                (Some(c), None) => c.to_string(),
+                _ => format!("HTTP {status}: {text}"),
+            };
+            (failure, cause)
+        }
+        // Credentials that cannot be resolved fail before any request is sent.
+        SdkError::ConstructionFailure(_) | SdkError::DispatchFailure(_)
+            if text.contains("credential") =>
+        {
+            (Failure::Fatal, text)
+        }
+        SdkError::ConstructionFailure(_) => (Failure::Fatal, text),
+        _ => (Failure::Service, text),
+    }
+}
+
+/// The HTTP status of a raw response (lets [`classify_sdk`] stay generic).
+pub trait HttpStatus {
+    /// The status code.
+    fn status_code(&self) -> u16;
+}
+
+impl HttpStatus for aws_smithy_runtime_api::client::orchestrator::HttpResponse {
+    fn status_code(&self) -> u16 {
+        self.status().as_u16()
+    }
+}
+
+/// Exponential backoff with full jitter: the n-th wait is uniform in
+/// `[initial, min(max, initial * 2^n)]`.
+#[derive(Debug, Clone)]
+pub struct Backoff {
+    initial: Duration,
+    max: Duration,
+    attempt: u32,
+}
+
+impl Backoff {
+    /// Starts at `initial`, never above `max`.
+    pub fn new(initial: Duration, max: Duration) -> Self {
+        Backoff {
+            initial,
+            max: max.max(initial),
+            attempt: 0,
+        }
+    }
+
+    /// The wait before the next attempt.
+    pub fn next_delay(&mut self) -> Duration {
+        let cap = self
+            .initial
+            .saturating_mul(1u32.checked_shl(self.attempt.min(31)).unwrap_or(u32::MAX))
+            .min(self.max);
+        self.attempt = self.attempt.saturating_add(1);
+        let lo = self.initial.as_micros() as u64;
+        let hi = cap.as_micros() as u64;
+        Duration::from_micros(rand::thread_rng().gen_range(lo..=hi.max(lo)))
+    }
+
+    /// The longest wait (used while a non-retriable error lasts).
+    pub fn max(&self) -> Duration {
+        self.max
+    }
+}
+
+/// Reports failures of one destination, rate-limited, shared by concurrent deliveries.
+#[derive(Debug)]
+pub struct Reporter {
+    /// "flow 0: Kinesis stream 'x' in us-east-1", for every message.
+    what: String,
+    state: Mutex<ReportState>,
+}
+
+#[derive(Debug, Default)]
+struct ReportState {
+    /// The non-retriable cause currently reported, if any.
+    fatal: Option<String>,
+    throttled: u64,
+    throttle_code: String,
+    throttle_logged: Option<Instant>,
+    service: u64,
+    service_cause: String,
+    service_logged: Option<Instant>,
+}
+
+impl Reporter {
+    /// A reporter for the destination described by `what`.
+    pub fn new(what: String) -> Self {
+        Reporter {
+            what,
+            state: Mutex::new(ReportState::default()),
+        }
+    }
+
+    /// The destination's description.
+    pub fn what(&self) -> &str {
+        &self.what
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, ReportState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A non-retriable failure: ERROR once per distinct cause.
+    pub fn fatal(&self, cause: &str, retry_every: Duration) {
+        let mut st = self.state();
+        // The same code with a different message (request IDs) is the same cause.
+        let key = cause.split(':').next().unwrap_or(cause).to_string();
+        if st.fatal.as_deref() != Some(&key) {
+            tracing::error!(
+                "{}: cannot deliver: {cause} (records are kept and retried every {:?} \
+                 until this is fixed)",
+                self.what,
+                retry_every
+            );
+            st.fatal = Some(key);
+        }
+    }
+
+    /// `n` entries throttled with `code`: one WARN now and then with the counts.
+    pub fn throttled(&self, n: u64, code: &str) {
+        let mut st = self.state();
+        st.throttled += n;
+        st.throttle_code = code.to_string();
+        if due(st.throttle_logged, THROTTLE_LOG_INTERVAL) {
+            tracing::warn!(
+                "{}: throttled: {} records refused ({}) since the last report; retrying \
+                 with backoff",
+                self.what,
+                st.throttled,
+                st.throttle_code
+            );
+            st.throttled = 0;
+            st.throttle_logged = Some(Instant::now());
+        }
+    }
+
+    /// `n` entries failed with a transient error: one WARN now and then with the counts.
+    pub fn service_error(&self, n: u64, cause: &str) {
+        let mut st = self.state();
+        st.service += n;
+        st.service_cause = cause.to_string();
+        if due(st.service_logged, SERVICE_ERROR_LOG_INTERVAL) {
+            tracing::warn!(
+                "{}: {} records failed ({}) since the last report; retrying with backoff",
+                self.what,
+                st.service,
+                st.service_cause
+            );
+            st.service = 0;
+            st.service_logged = Some(Instant::now());
+        }
+    }
+
+    /// A request went through: ends a reported non-retriable failure.
+    pub fn success(&self) {
+        let mut st = self.state();
+        if let Some(cause) = st.fatal.take() {
+            tracing::info!("{}: delivering again (recovered from {cause})", self.what);
+        }
+    }
+
+    /// True while a non-retriable failure is being reported.
+    pub fn is_failing(&self) -> bool {
+        self.state().fatal.is_some()
+    }
+}
+
+/// True when nothing was logged yet or the last report is `every` old.
+fn due(last: Option<Instant>, every: Duration) -> bool {
+    match last {
+        None => true,
+        Some(t) => t.elapsed() >= every,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classification() {
+        assert_eq!(
+            classify(Some("ProvisionedThroughputExceededException"), None),
+            Failure::Throttled
+        );
+        assert_eq!(classify(Some("InternalFailure"), None), Failure::Service);
+        assert_eq!(
+            classify(Some("ServiceUnavailableException"), None),
+            Failure::Service
+        );
+        assert_eq!(
+            classify(Some("ResourceNotFoundException"), Some(400)),
+            Failure::Fatal
+        );
+        assert_eq!(classify(None, Some(500)), Failure::Service);
+        assert_eq!(classify(None, Some(429)), Failure::Throttled);
+        assert_eq!(classify(None, Some(403)), Failure::Fatal);
+    }
+
+    #[test]
+    fn backoff_grows_with_jitter_within_bounds() {
+        let init = Duration::from_millis(100);
+        let max = Duration::from_millis(1000);
+        let mut b = Backoff::new(init, max);
+        for n in 0..20u32 {
+            let d = b.next_delay();
+            let cap = (init * 2u32.pow(n.min(10))).min(max);
+            assert!(d >= init && d <= cap, "{n}: {d:?}");
+        }
+    }
+
+    #[test]
+    fn fatal_is_reported_once_until_recovery() {
+        let r = Reporter::new("flow 0: test".into());
+        r.fatal("ResourceNotFoundException: a", Duration::from_secs(1));
+        r.fatal("ResourceNotFoundException: b", Duration::from_secs(1));
+        assert!(r.is_failing());
+        r.success();
+        assert!(!r.is_failing());
+    }
+}

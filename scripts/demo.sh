@@ -10,7 +10,7 @@ root=$PWD
 scripts/setup-venv.sh
 echo "== building kinesis-tail"
 cargo build --quiet --bin kinesis-tail
-bin=$root/target/debug/kinesis-tail
+bin=${CARGO_TARGET_DIR:-$root/target}/debug/kinesis-tail
 
 work=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')

@@ -45,8 +45,8 @@ def main():
         print(len(records))
         return
     for shard, key, data in records:
-        print(f"{shard} {key} {data.decode('utf-8', 'replace')}")
-    print(f"-- {len(records)} user records in stream {stream}", file=sys.stderr)
+        print(f"{shard} {key} {data.decode('utf-8', 'replace').rstrip(chr(10))}")
+    print(f"-- {len(records)} user records in stream {stream}")
 
 
 if __name__ == "__main__":

@@ -175,6 +175,14 @@ impl Batch {
         });
     }
 
+    /// Appends `bytes` to the last record's data (its trailing newline).
+    pub fn extend_last(&mut self, bytes: &[u8]) {
+        if let Some(last) = self.records.last_mut() {
+            self.data.extend_from_slice(bytes);
+            last.data.end = self.data.len() as u32;
+        }
+    }
+
     /// Extends the range of `key` to `to` (or adds one starting at `from`).
     pub fn cover(&mut self, key: FileKey, from: u64, to: u64) {
         if let Some(r) = self.ranges.iter_mut().find(|r| r.key == key) {

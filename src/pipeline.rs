@@ -202,6 +202,8 @@ struct Emitter {
     max_bytes: usize,
     max_record_bytes: usize,
     terminator: Vec<u8>,
+    /// Records end with `\n`, as the Java agent sends them to Kinesis.
+    newline: bool,
     checkpoints: Arc<FlowCheckpoints>,
     stats: Arc<FlowStats>,
     tx: tokio::sync::mpsc::Sender<Batch>,
@@ -253,7 +255,7 @@ impl Emitter {
         let data: &[u8] = if processed { &self.out } else { frame.bytes };
         self.keybuf.clear();
         self.keyer.key_for(frame.bytes, data, &mut self.keybuf);
-        let size = data.len() + self.keybuf.len();
+        let size = data.len() + usize::from(self.newline) + self.keybuf.len();
         if !self.batch.is_empty()
             && (self.batch.len() >= self.max_records || self.batch_bytes + size > self.max_bytes)
         {
@@ -270,6 +272,9 @@ impl Emitter {
         let data: &[u8] = if processed { &self.out } else { frame.bytes };
         let key_bytes = (!self.keybuf.is_empty()).then_some(&self.keybuf[..]);
         self.batch.push(data, key_bytes, id);
+        if self.newline {
+            self.batch.extend_last(b"\n");
+        }
         self.batch_bytes += size;
     }
 
@@ -352,9 +357,12 @@ impl FlowReader {
         } = self;
         let (max_records, max_bytes) = batch_limits(&flow);
         let framer_cap = match flow.destination {
+            // Room for the partition key and the trailing newline.
             Destination::KinesisStream(_) => {
-                max_record_bytes.saturating_sub(MAX_PARTITION_KEY_BYTES)
+                max_record_bytes.saturating_sub(MAX_PARTITION_KEY_BYTES + 1)
             }
+            // The sink appends a newline to each record.
+            Destination::DeliveryStream(_) => max_record_bytes.saturating_sub(1),
             _ => max_record_bytes,
         };
         let mut emitter = Emitter {
@@ -370,6 +378,7 @@ impl FlowReader {
             max_bytes,
             max_record_bytes: framer_cap,
             terminator: flow.truncated_record_terminator.clone(),
+            newline: matches!(flow.destination, Destination::KinesisStream(_)),
             checkpoints: Arc::clone(&checkpoints),
             stats: Arc::clone(&stats),
             tx,

@@ -272,7 +272,8 @@ impl Emitter {
         let data: &[u8] = if processed { &self.out } else { frame.bytes };
         let key_bytes = (!self.keybuf.is_empty()).then_some(&self.keybuf[..]);
         self.batch.push(data, key_bytes, id);
-        if self.newline {
+        // A truncated record ends with its terminator instead (the Java agent's rule).
+        if self.newline && !truncated {
             self.batch.extend_last(b"\n");
         }
         self.batch_bytes += size;

@@ -1,0 +1,211 @@
+//! The whole agent (the real binary) shipping to Kinesis in moto, through the fault proxy.
+
+mod common;
+mod support;
+
+use std::collections::HashSet;
+use std::fs;
+use std::time::{Duration, Instant};
+
+use md5::{Digest, Md5};
+use support::proxy::{Faults, Proxy};
+use support::Moto;
+
+fn agent_config(
+    s: &common::Scratch,
+    endpoint: &str,
+    stream: &str,
+    extra: &str,
+) -> std::path::PathBuf {
+    let pattern = format!("{}/*.log", s.logs().display());
+    let flow = format!(
+        "kinesisStream: {stream}\ninitialPosition: START_OF_FILE\nretryInitialBackoffMillis: 50\nretryMaxBackoffMillis: 500\n{extra}"
+    );
+    s.config(
+        &[(&pattern, &flow)],
+        &format!("kinesis.endpoint: {endpoint}\nkinesis.region: us-east-1\nshutdownTimeoutMillis: 3000\n"),
+    )
+}
+
+fn apache_lines(n: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| {
+            let host = if i % 3 == 0 { "2001:db8::1f".to_string() } else { format!("203.0.113.{}", i % 250) };
+            format!(
+                "{host} - frank [27/Nov/2026:12:00:{:02} +0000] \"GET /item/{i} HTTP/1.1\" 200 {} \"https://example.com/\" \"Mozilla/5.0 (X11; Linux x86_64) line {i}\"",
+                i % 60,
+                100 + i
+            )
+        })
+        .collect()
+}
+
+fn hash_of(key: &str) -> u128 {
+    u128::from_be_bytes(Md5::digest(key.as_bytes()).into())
+}
+
+/// LOGTOJSON + KPL into a 4-shard stream through a proxy that fails 30 % of the entries
+/// and answers some HTTP 500s: every line arrives, read back by the reference
+/// de-aggregator, in the shard its hash key belongs to, with its record ID.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logtojson_kpl_through_faults_every_line_in_its_shard() {
+    let Some(moto) = Moto::start() else { return };
+    let client = support::kinesis(&moto.endpoint);
+    support::create_stream(&client, "logs", 4).await;
+    let proxy = Proxy::start(&moto.endpoint).await;
+    proxy.set_faults(Faults {
+        entry_failure_share: 0.3,
+        http_500_share: 0.1,
+        ..Faults::default()
+    });
+    let s = common::Scratch::new();
+    let lines = apache_lines(3000);
+    common::append(&s.logs().join("access.log"), &lines);
+    let cfg = agent_config(
+        &s,
+        &proxy.endpoint,
+        "logs",
+        "aggregation: KPL\naggregatedRecordSizeBytes: 16384\npartitionKeyOption: DETERMINISTIC\ndataProcessingOptions:\n  - optionName: LOGTOJSON\n    logFormat: COMBINEDAPACHELOG\n",
+    );
+    let out = tokio::task::spawn_blocking(move || common::run_once(&cfg))
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let (ranges, stored) = support::read_stream(&client, "logs").await;
+    let users = support::deaggregate(&stored);
+    assert!(
+        users.iter().all(|u| u.aggregated),
+        "every record is a KPL aggregate"
+    );
+    let mut ids = HashSet::new();
+    let mut agents = HashSet::new();
+    for u in &users {
+        let range = ranges.iter().find(|r| r.id == u.shard).unwrap();
+        let h = match &u.explicit_hash_key {
+            Some(k) => k.parse::<u128>().unwrap(),
+            None => hash_of(&u.partition_key),
+        };
+        assert!(
+            range.start <= h && h <= range.end,
+            "user record outside its shard {}",
+            u.shard
+        );
+        let data = u.bytes();
+        assert_eq!(
+            data.last(),
+            Some(&b'\n'),
+            "records end with a newline, as the Java agent's"
+        );
+        let v: serde_json::Value = serde_json::from_slice(&data).unwrap();
+        ids.insert(v["recordId"].as_str().expect("recordId").to_string());
+        agents.insert(v["agent"].as_str().unwrap().to_string());
+    }
+    assert_eq!(agents.len(), 3000, "every line arrived");
+    assert_eq!(ids.len(), 3000, "each line has its own record ID");
+    let failed = proxy
+        .seen()
+        .iter()
+        .filter(|e| e.fate == support::proxy::Fate::EntryFailed)
+        .count();
+    assert!(
+        failed > 0,
+        "the proxy failed entries: {:?}, {} seen",
+        proxy.counts(),
+        proxy.seen().len()
+    );
+}
+
+/// A 5 MiB line is truncated to a valid record; the lines around it are delivered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_huge_line_is_truncated_and_its_batch_delivered() {
+    let Some(moto) = Moto::start() else { return };
+    let client = support::kinesis(&moto.endpoint);
+    support::create_stream(&client, "raw", 1).await;
+    let proxy = Proxy::start(&moto.endpoint).await;
+    // Kinesis rejects a request with a record above 1 MiB; moto does not, the proxy does.
+    proxy.set_faults(Faults {
+        max_record_bytes: Some(1024 * 1024),
+        ..Faults::default()
+    });
+    let s = common::Scratch::new();
+    let mut lines: Vec<String> = (0..100).map(|i| format!("before {i}")).collect();
+    lines.push("x".repeat(5 * 1024 * 1024));
+    lines.extend((0..100).map(|i| format!("after {i}")));
+    common::append(&s.logs().join("big.log"), &lines);
+    let cfg = agent_config(
+        &s,
+        &proxy.endpoint,
+        "raw",
+        "truncatedRecordTerminator: \"...TRUNCATED\\n\"\n",
+    );
+    let out = tokio::task::spawn_blocking(move || common::run_once(&cfg))
+        .await
+        .unwrap();
+    assert!(out.status.success());
+    let (_, stored) = support::read_stream(&client, "raw").await;
+    assert_eq!(stored.len(), 201);
+    let big = stored.iter().find(|r| r.data.starts_with(b"xxx")).unwrap();
+    assert!(big.data.len() + big.partition_key.len() <= 1024 * 1024);
+    assert!(big.data.ends_with(b"...TRUNCATED\n"));
+    for want in ["before 0\n", "before 99\n", "after 0\n", "after 99\n"] {
+        assert!(
+            stored.iter().any(|r| r.data == want.as_bytes()),
+            "{want:?} delivered"
+        );
+    }
+}
+
+/// A missing stream: one clear ERROR, the agent keeps running, and delivers once the
+/// stream is created.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_stream_one_error_then_delivery() {
+    let Some(moto) = Moto::start() else { return };
+    let client = support::kinesis(&moto.endpoint);
+    let s = common::Scratch::new();
+    let lines: Vec<String> = (0..50).map(|i| format!("waiting line {i}")).collect();
+    common::append(&s.logs().join("a.log"), &lines);
+    let cfg = agent_config(&s, &moto.endpoint, "late", "");
+    let log = s.path("agent.log");
+    let mut child = common::spawn(&cfg, &log);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    support::create_stream(&client, "late", 1).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut got = 0;
+    while Instant::now() < deadline {
+        got = support::read_stream(&client, "late").await.1.len();
+        if got >= 50 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    common::sigterm(&child);
+    let status =
+        tokio::task::spawn_blocking(move || common::wait_exit(&mut child, Duration::from_secs(20)))
+            .await
+            .unwrap()
+            .expect("exits");
+    assert!(status.success());
+    assert_eq!(got, 50, "delivered once the stream exists");
+    let text = fs::read_to_string(&log).unwrap();
+    let errors: Vec<&str> = text.lines().filter(|l| l.contains("ERROR")).collect();
+    assert!(!errors.is_empty(), "{text}");
+    assert!(
+        errors[0].contains("late") && errors[0].contains("us-east-1"),
+        "{}",
+        errors[0]
+    );
+    assert!(
+        errors
+            .iter()
+            .filter(|l| l.contains("ResourceNotFound"))
+            .count()
+            <= 2,
+        "one clear error (preflight and delivery), not one per retry:\n{}",
+        errors.join("\n")
+    );
+}

@@ -1276,44 +1276,52 @@ fn service(r: &mut Reader, emitter: &mut Emitter, buf: &mut [u8]) -> (usize, Opt
         return (0, None);
     };
     let key = *key;
+    // Before reading on: a file truncated and rewritten past our offset must not be read
+    // from the middle of its new content.
+    let truncated = |offset: u64, r_size: &mut u64| {
+        let st = tfile::stat(file).ok();
+        if let Some(st) = st {
+            *r_size = st.size;
+        }
+        st.is_some_and(|s| s.size < offset)
+            || (offset > 0
+                && matches!(tfile::fingerprint(file), Ok(Some(fp)) if fp != key.fingerprint))
+    };
     let mut total = 0;
-    r.at_eof = false;
-    while total < FILE_BUDGET {
-        let n = match tfile::read_at(file, buf, r.offset) {
-            Ok(n) => n,
-            Err(e) => {
-                tracing::warn!("cannot read {}: {e}", r.path.display());
+    let mut cut = r.offset > 0 && truncated(r.offset, &mut r.size);
+    if !cut {
+        r.at_eof = false;
+        while total < FILE_BUDGET {
+            let n = match tfile::read_at(file, buf, r.offset) {
+                Ok(n) => n,
+                Err(e) => {
+                    tracing::warn!("cannot read {}: {e}", r.path.display());
+                    r.at_eof = true;
+                    break;
+                }
+            };
+            if n == 0 {
                 r.at_eof = true;
                 break;
             }
-        };
-        if n == 0 {
-            r.at_eof = true;
-            break;
+            framer.push(&buf[..n], &mut |ev| emit(emitter, key, id_key, covered, ev));
+            let c = framer.committed();
+            emitter.cover(key, *covered, c);
+            *covered = c;
+            r.offset += n as u64;
+            total += n;
+            r.last_growth = Instant::now();
         }
-        framer.push(&buf[..n], &mut |ev| emit(emitter, key, id_key, covered, ev));
-        let c = framer.committed();
-        emitter.cover(key, *covered, c);
-        *covered = c;
-        r.offset += n as u64;
-        total += n;
-        r.last_growth = Instant::now();
+        if total >= FILE_BUDGET {
+            r.dirty = true;
+        }
+        if !r.at_eof {
+            r.size = r.size.max(r.offset);
+            return (total, None);
+        }
+        cut = truncated(r.offset, &mut r.size);
     }
-    if total >= FILE_BUDGET {
-        r.dirty = true;
-    }
-    if !r.at_eof {
-        r.size = r.size.max(r.offset);
-        return (total, None);
-    }
-    let st = tfile::stat(file).ok();
-    if let Some(st) = st {
-        r.size = st.size;
-    }
-    let truncated = st.is_some_and(|s| s.size < r.offset)
-        || (r.offset > 0
-            && matches!(tfile::fingerprint(file), Ok(Some(fp)) if fp != key.fingerprint));
-    if !truncated {
+    if !cut {
         if head.0 < HEAD_BYTES.min(r.offset) {
             if let Ok(h) = tfile::head(file, HEAD_BYTES.min(r.offset)) {
                 *head = h;

@@ -261,6 +261,67 @@ async fn cloudwatch_failures_are_retried_at_the_next_flush() {
     assert_eq!(sums["RecordsSent"]["KinesisStream:s1"], 75.0, "{sums}");
 }
 
+/// A fake instance metadata service (IMDSv2) answering with instance ID `i-0test`, on a
+/// loopback port; serves until the test process ends.
+fn fake_imds() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let mut head = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                match conn.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => head.extend_from_slice(&buf[..n]),
+                }
+            }
+            let body = if head.starts_with(b"PUT /latest/api/token") {
+                "test-token".to_string()
+            } else {
+                r#"{"instanceId":"i-0test","region":"us-east-1"}"#.to_string()
+            };
+            let _ = write!(
+                conn,
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    format!("http://{addr}")
+}
+
+/// `cloudwatch.tagInstance` adds `Instance` = the instance ID to every metric.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cloudwatch_tag_instance_adds_the_instance_dimension() {
+    test_env();
+    let moto = Moto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = cloudwatch_config(dir.path(), &moto.endpoint(), "KtTestInstance");
+    cfg.cloudwatch.tag_instance = true;
+    cfg.ec2_metadata_endpoint = fake_imds();
+    let stats = Stats::new(cfg.flows.len());
+    let observers = metrics::spawn(&cfg, Arc::clone(&stats)).await.unwrap();
+    FlowStats::add(&stats.flows[0].records_sent, 9);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    observers.shutdown().await;
+    let out = moto.python(
+        "ms = cw.list_metrics(Namespace='KtTestInstance')['Metrics']
+print(json.dumps([{d['Name']: d['Value'] for d in m.get('Dimensions', [])} for m in ms]))
+",
+    );
+    let dims: Vec<std::collections::HashMap<String, String>> = serde_json::from_str(&out).unwrap();
+    assert_eq!(dims.len(), 2 * 5 + 3, "{out}");
+    for d in &dims {
+        assert_eq!(
+            d.get("Instance").map(String::as_str),
+            Some("i-0test"),
+            "{out}"
+        );
+    }
+}
+
 // ------------------------------------------------------------------ HTTP helpers
 
 /// `GET path` on `addr`: status and body.

@@ -6,11 +6,12 @@
 //! with static test credentials and an explicit region.
 
 mod common;
+mod support;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -18,108 +19,31 @@ use std::time::{Duration, Instant};
 use kinesis_tail::config::{load_str, Config};
 use kinesis_tail::daemon::{self, RunOptions};
 use kinesis_tail::metrics::{self, FlowStats, Stats};
+use support::proxy::{Faults, Proxy};
+use support::{free_port, test_env, Moto};
 
-// ------------------------------------------------------------------ moto fixture
+// ------------------------------------------------------------------ helpers
 
-/// The moto_server binary of the test venv; panics with directions when there is none.
-fn moto_server_binary() -> PathBuf {
-    let candidates = [
-        std::env::var_os("KT_MOTO_SERVER").map(PathBuf::from),
-        Some(Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv-test/bin/moto_server")),
-        Some(PathBuf::from("/work/main/.venv-test/bin/moto_server")),
-    ];
-    candidates
-        .into_iter()
-        .flatten()
-        .find(|p| p.exists())
-        .unwrap_or_else(|| {
-            panic!(
-                "moto_server not found: set KT_MOTO_SERVER, or create .venv-test \
-                 (python3 -m venv .venv-test && .venv-test/bin/pip install 'moto[server]==5.*' boto3)"
-            )
-        })
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A moto server on a loopback port, killed on drop.
-struct Moto {
-    child: Child,
-    port: u16,
-}
-
-impl Moto {
-    fn start() -> Moto {
-        Moto::start_on(free_port())
-    }
-
-    fn start_on(port: u16) -> Moto {
-        let child = Command::new(moto_server_binary())
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start moto_server");
-        let moto = Moto { child, port };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "moto_server did not start on port {port}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        moto
-    }
-
-    fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    /// Runs `script` with the venv's python and boto3 pointed at this server; `cw` is a
-    /// CloudWatch client. Returns stdout.
-    fn python(&self, script: &str) -> String {
-        let python = moto_server_binary().with_file_name("python");
-        let prelude = format!(
-            "import boto3, json, datetime\n\
-             cw = boto3.client('cloudwatch', endpoint_url='{}', region_name='us-east-1', \
-             aws_access_key_id='testing', aws_secret_access_key='testing')\n",
-            self.endpoint()
-        );
-        let out = Command::new(python)
-            .arg("-c")
-            .arg(format!("{prelude}{script}"))
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .output()
-            .expect("run python");
-        assert!(
-            out.status.success(),
-            "python failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn test_env() {
-    std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
-    std::env::set_var("AWS_ACCESS_KEY_ID", "testing");
-    std::env::set_var("AWS_SECRET_ACCESS_KEY", "testing");
-    std::env::set_var("AWS_REGION", "us-east-1");
+/// Runs `script` with the test venv's python, `cw` being a boto3 CloudWatch client of
+/// `endpoint`. Returns stdout.
+fn python(endpoint: &str, script: &str) -> String {
+    let prelude = format!(
+        "import boto3, json, datetime\n\
+         cw = boto3.client('cloudwatch', endpoint_url='{endpoint}', region_name='us-east-1', \
+         aws_access_key_id='testing', aws_secret_access_key='testing')\n"
+    );
+    let out = Command::new(support::venv_python())
+        .arg("-c")
+        .arg(format!("{prelude}{script}"))
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .output()
+        .expect("run python");
+    assert!(
+        out.status.success(),
+        "python failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
 }
 
 fn config(text: &str) -> Config {
@@ -154,9 +78,11 @@ flows:
 }
 
 /// `{metric: {destination or "": sum}}` of every metric in `namespace`.
-fn cloudwatch_sums(moto: &Moto, namespace: &str) -> serde_json::Value {
-    let out = moto.python(&format!(
-        "ns = '{namespace}'
+fn cloudwatch_sums(endpoint: &str, namespace: &str) -> serde_json::Value {
+    let out = python(
+        endpoint,
+        &format!(
+            "ns = '{namespace}'
 out = {{}}
 now = datetime.datetime.now(datetime.timezone.utc)
 for m in cw.list_metrics(Namespace=ns)['Metrics']:
@@ -168,7 +94,8 @@ for m in cw.list_metrics(Namespace=ns)['Metrics']:
     out.setdefault(m['MetricName'], {{}})[dest] = sum(p['Sum'] for p in st['Datapoints'])
 print(json.dumps(out))
 "
-    ));
+        ),
+    );
     serde_json::from_str(&out).unwrap()
 }
 
@@ -189,9 +116,9 @@ const JAVA_NAMES: [&str; 5] = [
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cloudwatch_metrics_have_the_java_names_destinations_and_sums() {
     test_env();
-    let moto = Moto::start();
+    let Some(moto) = Moto::start() else { return };
     let dir = tempfile::tempdir().unwrap();
-    let cfg = cloudwatch_config(dir.path(), &moto.endpoint(), "KtTestNames");
+    let cfg = cloudwatch_config(dir.path(), &moto.endpoint, "KtTestNames");
     let stats = Stats::new(cfg.flows.len());
     let observers = metrics::spawn(&cfg, Arc::clone(&stats)).await.unwrap();
 
@@ -211,7 +138,7 @@ async fn cloudwatch_metrics_have_the_java_names_destinations_and_sums() {
     FlowStats::add(&f.records_sent, 2);
     observers.shutdown().await;
 
-    let sums = cloudwatch_sums(&moto, "KtTestNames");
+    let sums = cloudwatch_sums(&moto.endpoint, "KtTestNames");
     for name in JAVA_NAMES {
         let dests = sums[name]
             .as_object()
@@ -238,27 +165,108 @@ async fn cloudwatch_metrics_have_the_java_names_destinations_and_sums() {
     assert!(!sums.to_string().contains("OutputFile"), "{sums}");
 }
 
-/// A failed send is kept and sent at the next flush: CloudWatch is down for the first
-/// windows, then comes up on the same port; nothing counted is lost.
+/// A failed send is kept and sent at the next flush: CloudWatch is unreachable for the
+/// first windows (the proxy closes every connection), then answers; nothing counted is
+/// lost.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cloudwatch_failures_are_retried_at_the_next_flush() {
-    test_env();
-    let port = free_port();
-    let endpoint = format!("http://127.0.0.1:{port}");
+    let Some(moto) = Moto::start() else { return };
+    let proxy = Proxy::start(&moto.endpoint).await;
+    proxy.set_faults(Faults {
+        outage_until: Some(Instant::now() + Duration::from_millis(3000)),
+        ..Faults::default()
+    });
     let dir = tempfile::tempdir().unwrap();
-    let cfg = cloudwatch_config(dir.path(), &endpoint, "KtTestRetry");
+    let cfg = cloudwatch_config(dir.path(), &proxy.endpoint, "KtTestRetry");
     let stats = Stats::new(cfg.flows.len());
     let observers = metrics::spawn(&cfg, Arc::clone(&stats)).await.unwrap();
     FlowStats::add(&stats.flows[0].records_sent, 70);
-    // At least one window fails (connection refused)...
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    tokio::time::sleep(Duration::from_millis(2000)).await;
     FlowStats::add(&stats.flows[0].records_sent, 5);
-    // ...then CloudWatch is back, and later windows carry the kept ones.
-    let moto = Moto::start_on(port);
     tokio::time::sleep(Duration::from_millis(4000)).await;
     observers.shutdown().await;
-    let sums = cloudwatch_sums(&moto, "KtTestRetry");
+    let (requests, _, dropped) = proxy.counts();
+    assert!(dropped > 0, "no send failed during the outage");
+    assert!(requests > dropped, "nothing sent after the outage");
+    let sums = cloudwatch_sums(&moto.endpoint, "KtTestRetry");
     assert_eq!(sums["RecordsSent"]["KinesisStream:s1"], 75.0, "{sums}");
+}
+
+/// Issue 6, end to end: the agent ships lines to a Kinesis stream and a Firehose
+/// delivery stream in moto and reports to moto's CloudWatch; `list_metrics` shows the
+/// five Java names for both destinations, and the `RecordsSent` and `BytesSent` sums
+/// equal what the destinations acknowledged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_reports_what_it_sent_to_cloudwatch() {
+    let Some(moto) = Moto::start() else { return };
+    let kinesis = support::kinesis(&moto.endpoint);
+    support::create_stream(&kinesis, "s1", 2).await;
+    let ep = moto.endpoint.clone();
+    tokio::task::spawn_blocking(move || support::create_firehose(&ep, "d1", "bucket-d1"))
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir(d.join("k")).unwrap();
+    std::fs::create_dir(d.join("f")).unwrap();
+    let k_lines: Vec<String> = (0..700).map(|i| format!("kinesis line {i}")).collect();
+    let f_lines: Vec<String> = (0..300).map(|i| format!("firehose line {i}")).collect();
+    common::append(&d.join("k/a.log"), &k_lines);
+    common::append(&d.join("f/a.log"), &f_lines);
+    let cfg = config(&format!(
+        "checkpointFile: {d}/checkpoints
+awsAccessKeyId: testing
+awsSecretAccessKey: testing
+kinesis.endpoint: {ep}
+kinesis.region: us-east-1
+firehose.endpoint: {ep}
+firehose.region: us-east-1
+cloudwatch:
+  endpoint: {ep}
+  region: us-east-1
+  namespace: KtTestAgent
+  metricsBufferTimeMillis: 1000
+flows:
+  - filePattern: {d}/k/*.log
+    kinesisStream: s1
+    initialPosition: START_OF_FILE
+  - filePattern: {d}/f/*.log
+    deliveryStream: d1
+    initialPosition: START_OF_FILE
+",
+        d = d.display(),
+        ep = moto.endpoint
+    ));
+    let summary = daemon::run(cfg, RunOptions { once: true }, std::future::pending())
+        .await
+        .unwrap();
+    let (k, f) = (&summary.stats.flows[0], &summary.stats.flows[1]);
+    assert_eq!(FlowStats::get(&k.records_sent), 700);
+    assert_eq!(FlowStats::get(&f.records_sent), 300);
+    let sums = cloudwatch_sums(&moto.endpoint, "KtTestAgent");
+    for name in JAVA_NAMES {
+        let dests = sums[name]
+            .as_object()
+            .unwrap_or_else(|| panic!("{name} missing: {sums}"));
+        let mut names: Vec<&str> = dests.keys().map(String::as_str).collect();
+        names.sort();
+        assert_eq!(
+            names,
+            ["DeliveryStream:d1", "KinesisStream:s1"],
+            "{name}: {sums}"
+        );
+    }
+    assert_eq!(sums["RecordsSent"]["KinesisStream:s1"], 700.0, "{sums}");
+    assert_eq!(sums["RecordsSent"]["DeliveryStream:d1"], 300.0, "{sums}");
+    assert_eq!(
+        sums["BytesSent"]["KinesisStream:s1"],
+        FlowStats::get(&k.bytes_sent) as f64
+    );
+    assert_eq!(
+        sums["RecordSendAttempts"]["KinesisStream:s1"],
+        FlowStats::get(&k.record_send_attempts) as f64
+    );
+    assert_eq!(sums["ServiceErrors"]["KinesisStream:s1"], 0.0);
 }
 
 /// A fake instance metadata service (IMDSv2) answering with instance ID `i-0test`, on a
@@ -296,9 +304,9 @@ fn fake_imds() -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cloudwatch_tag_instance_adds_the_instance_dimension() {
     test_env();
-    let moto = Moto::start();
+    let Some(moto) = Moto::start() else { return };
     let dir = tempfile::tempdir().unwrap();
-    let mut cfg = cloudwatch_config(dir.path(), &moto.endpoint(), "KtTestInstance");
+    let mut cfg = cloudwatch_config(dir.path(), &moto.endpoint, "KtTestInstance");
     cfg.cloudwatch.tag_instance = true;
     cfg.ec2_metadata_endpoint = fake_imds();
     let stats = Stats::new(cfg.flows.len());
@@ -306,7 +314,8 @@ async fn cloudwatch_tag_instance_adds_the_instance_dimension() {
     FlowStats::add(&stats.flows[0].records_sent, 9);
     tokio::time::sleep(Duration::from_millis(300)).await;
     observers.shutdown().await;
-    let out = moto.python(
+    let out = python(
+        &moto.endpoint,
         "ms = cw.list_metrics(Namespace='KtTestInstance')['Metrics']
 print(json.dumps([{d['Name']: d['Value'] for d in m.get('Dimensions', [])} for m in ms]))
 ",
@@ -580,6 +589,87 @@ flows:
     observers.shutdown().await;
 }
 
+/// Issue 6: `/health` turns 503 when the destination is down with data pending, and
+/// back to 200 after. The whole agent ships to Kinesis (moto) through a proxy that
+/// closes every connection for a few seconds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_is_503_while_kinesis_is_down_and_200_after() {
+    let Some(moto) = Moto::start() else { return };
+    let kinesis = support::kinesis(&moto.endpoint);
+    support::create_stream(&kinesis, "s1", 1).await;
+    let proxy = Proxy::start(&moto.endpoint).await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("logs")).unwrap();
+    let port = free_port();
+    let cfg = config(&format!(
+        "checkpointFile: {d}/checkpoints
+awsAccessKeyId: testing
+awsSecretAccessKey: testing
+kinesis.endpoint: {ep}
+kinesis.region: us-east-1
+cloudwatch.emitMetrics: false
+metrics.listenAddress: 127.0.0.1:{port}
+metrics.healthAckTimeoutSeconds: 1
+shutdownTimeoutMillis: 3000
+flows:
+  - filePattern: {d}/logs/*.log
+    kinesisStream: s1
+    initialPosition: START_OF_FILE
+    retryInitialBackoffMillis: 50
+    retryMaxBackoffMillis: 300
+",
+        d = dir.path().display(),
+        ep = proxy.endpoint
+    ));
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let agent = tokio::spawn(daemon::run(cfg, RunOptions::default(), async {
+        let _ = rx.await;
+    }));
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let health = move |want: u16| {
+        tokio::task::spawn_blocking(move || poll_health(addr, want, Duration::from_secs(20)))
+    };
+    assert_eq!(health(200).await.unwrap().0, 200, "healthy at start");
+    // Kinesis goes down, then lines arrive.
+    proxy.set_faults(Faults {
+        outage_until: Some(Instant::now() + Duration::from_secs(5)),
+        ..Faults::default()
+    });
+    let lines: Vec<String> = (0..50).map(|i| format!("line {i}")).collect();
+    common::append(&dir.path().join("logs/a.log"), &lines);
+    let (status, body) = health(503).await.unwrap();
+    assert_eq!(status, 503, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["problems"][0]["flow"], 0, "{body}");
+    assert_eq!(
+        v["problems"][0]["destination"], "KinesisStream:s1",
+        "{body}"
+    );
+    // Kinesis is back: the retries get through and the flow is healthy again.
+    let (status, body) = health(200).await.unwrap();
+    assert_eq!((status, body.as_str()), (200, r#"{"status":"ok"}"#));
+    let _ = tx.send(());
+    let summary = agent.await.unwrap().unwrap();
+    assert_eq!(FlowStats::get(&summary.stats.flows[0].records_sent), 50);
+    assert!(proxy.counts().2 > 0, "the outage closed no connection");
+}
+
+/// Polls `/health` on `addr` until it answers `want` (or `timeout` passes); returns the
+/// last answer.
+fn poll_health(addr: SocketAddr, want: u16, timeout: Duration) -> (u16, String) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if TcpStream::connect(addr).is_ok() {
+            let (status, body) = get(addr, "/health");
+            if status == want || Instant::now() > deadline {
+                return (status, body);
+            }
+        }
+        assert!(Instant::now() < deadline, "the endpoint never answered");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// The whole agent with a destination that stops taking data: the outputFile is a FIFO
 /// nobody reads, so writes block with batches pending. `/health` turns 503 naming the
 /// flow, and back to 200 once the FIFO is drained and the batches acknowledged.
@@ -625,22 +715,10 @@ flows:
         let _ = rx.await;
     }));
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-    let poll_health = move |want: u16| {
-        tokio::task::spawn_blocking(move || {
-            let deadline = Instant::now() + Duration::from_secs(20);
-            loop {
-                let r = TcpStream::connect(addr).ok().map(|_| get(addr, "/health"));
-                if let Some((status, body)) = r {
-                    if status == want || Instant::now() > deadline {
-                        return (status, body);
-                    }
-                }
-                assert!(Instant::now() < deadline, "endpoint never answered");
-                std::thread::sleep(Duration::from_millis(100));
-            }
-        })
+    let poll = move |want: u16| {
+        tokio::task::spawn_blocking(move || poll_health(addr, want, Duration::from_secs(20)))
     };
-    let (status, body) = poll_health(503).await.unwrap();
+    let (status, body) = poll(503).await.unwrap();
     assert_eq!(status, 503, "{body}");
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v["problems"][0]["flow"], 0, "{body}");
@@ -667,7 +745,7 @@ flows:
         }
         (got, reader)
     });
-    let (status, body) = poll_health(200).await.unwrap();
+    let (status, body) = poll(200).await.unwrap();
     assert_eq!(
         (status, body.as_str()),
         (200, r#"{"status":"ok"}"#),

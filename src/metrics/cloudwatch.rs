@@ -148,43 +148,11 @@ pub struct Publisher {
     last_error_log: Option<Instant>,
 }
 
-/// The CloudWatch client of `config`: `cloudwatch.endpoint` and `cloudwatch.region`,
-/// static keys when the config has them, else the SDK's default chain.
-///
-/// Kept in one function so that it can be replaced by the shared builder of
-/// [`crate::aws`] (`sdk_config` + `cloudwatch_client`) once that lands.
+/// The CloudWatch client of `config`: the shared credentials, timeouts and HTTP client
+/// of [`crate::aws`], with `cloudwatch.endpoint` and `cloudwatch.region`.
 pub async fn client(config: &Config) -> aws_sdk_cloudwatch::Client {
-    use aws_config::timeout::TimeoutConfig;
-    use aws_config::{BehaviorVersion, Region};
-    let mut loader = aws_config::defaults(BehaviorVersion::latest()).timeout_config(
-        TimeoutConfig::builder()
-            .connect_timeout(config.connection_timeout)
-            .read_timeout(config.socket_timeout)
-            .operation_attempt_timeout(config.socket_timeout)
-            .build(),
-    );
-    if let Some(creds) = &config.static_credentials {
-        loader = loader.credentials_provider(aws_credential_types::Credentials::new(
-            creds.access_key_id.clone(),
-            creds.secret_access_key.clone(),
-            None,
-            None,
-            "kinesis-tail-config",
-        ));
-    }
-    if let Some(r) = &config.cloudwatch.region {
-        loader = loader.region(Region::new(r.clone()));
-    }
-    let base = loader.load().await;
-    let mut b = aws_sdk_cloudwatch::config::Builder::from(&base);
-    if let Some(ep) = &config.cloudwatch.endpoint {
-        b = b.endpoint_url(ep.clone());
-    }
-    if base.region().is_none() {
-        // The Java agent's default endpoint is in us-east-1.
-        b = b.region(Region::new("us-east-1"));
-    }
-    aws_sdk_cloudwatch::Client::from_conf(b.build())
+    let base = crate::aws::sdk_config(config).await;
+    crate::aws::cloudwatch_client(config, &base)
 }
 
 impl Publisher {

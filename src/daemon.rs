@@ -80,6 +80,8 @@ pub async fn run(
         async move { s.preflight().await }
     }))
     .await;
+    // metrics: CloudWatch publisher, /metrics and /health (observability; owned by metrics.rs)
+    let observers = crate::metrics::spawn(&config, Arc::clone(&stats)).await?;
 
     // One background refresher of the instance metadata, shared by every flow that adds it.
     let ec2_ttl = config
@@ -229,6 +231,8 @@ pub async fn run(
             config.checkpoint_file.display()
         );
     }
+    // metrics: stop the endpoint, send the last CloudWatch window (bounded wait)
+    observers.shutdown().await;
     log_progress(&stats);
     tracing::info!("kinesis-tail stopped");
     Ok(Summary { stats, timed_out })

@@ -16,7 +16,7 @@
 //! - [`aggregate`]: KPL aggregated records.
 //! - [`sink`]: destinations (Kinesis, Firehose, local file) and their retries.
 //! - [`ack`]: the only place that moves a checkpoint forward.
-//! - [`metrics`]: counters per flow, the progress log.
+//! - [`metrics`]: counters per flow; CloudWatch, Prometheus `/metrics` and `/health`.
 //! - [`notify`]: systemd readiness (`sd_notify`).
 //! - [`aws`]: SDK clients from the configuration.
 

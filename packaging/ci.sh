@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# CI entry point for the packaging, called by .ci/run (as root, on Debian): builds the
+# release binary, the .deb and the .rpm, checks them, installs and purges the .deb.
+# See packaging/check.sh for what is checked.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+start=$SECONDS
+packaging/check.sh "$@"
+echo "== packaging/ci.sh: done in $((SECONDS - start))s"

@@ -4,9 +4,10 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
 
 use clap::{Parser, Subcommand};
-use kinesis_tail::config::{self, Loaded, DEFAULT_CONFIG_PATH, JAVA_AGENT_CONFIG_PATH};
+use kinesis_tail::config::{self, Config, Loaded, DEFAULT_CONFIG_PATH, JAVA_AGENT_CONFIG_PATH};
 use kinesis_tail::daemon::{self, RunOptions};
 
 const EXIT_CONFIG: u8 = 1;
@@ -105,12 +106,12 @@ fn main() -> ExitCode {
                 Ok(l) => l,
                 Err(code) => return code,
             };
-            run(loaded, cli.once)
+            run(loaded, &path, cli.once)
         }
     }
 }
 
-fn run(loaded: Loaded, once: bool) -> ExitCode {
+fn run(loaded: Loaded, path: &Path, once: bool) -> ExitCode {
     warn_if_root();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -124,28 +125,79 @@ fn run(loaded: Loaded, once: bool) -> ExitCode {
             return ExitCode::from(EXIT_RUNTIME);
         }
     };
-    let result = runtime.block_on(daemon::run(
-        loaded.config,
-        RunOptions { once },
-        shutdown_signal(),
-    ));
-    match result {
-        Ok(_) => ExitCode::SUCCESS,
-        Err(e) => {
+    let mut config = loaded.config;
+    loop {
+        // SIGHUP: the new configuration is read while the old one runs; only a valid one
+        // stops the flows (flushed, checkpointed) and starts them again with it.
+        let next: Arc<Mutex<Option<Config>>> = Arc::default();
+        let result = runtime.block_on(daemon::run(
+            config,
+            RunOptions { once },
+            signals(path.to_path_buf(), Arc::clone(&next)),
+        ));
+        if let Err(e) = result {
             tracing::error!("{e:#}");
-            ExitCode::from(EXIT_RUNTIME)
+            return ExitCode::from(EXIT_RUNTIME);
+        }
+        let reloaded = next.lock().unwrap_or_else(|p| p.into_inner()).take();
+        match reloaded {
+            Some(c) => {
+                tracing::info!(
+                    "configuration {} reloaded: {} flow(s)",
+                    path.display(),
+                    c.flows.len()
+                );
+                config = c;
+            }
+            None => return ExitCode::SUCCESS,
         }
     }
 }
 
-/// Completes on SIGTERM or SIGINT.
-async fn shutdown_signal() {
+/// Completes on SIGTERM or SIGINT, or on SIGHUP once the configuration at `path` reads
+/// as valid (it is put in `next`). An invalid one is logged and the running one goes on.
+async fn signals(path: PathBuf, next: Arc<Mutex<Option<Config>>>) {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
     let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM received"),
-        _ = int.recv() => tracing::info!("SIGINT received"),
+    let mut hup = signal(SignalKind::hangup()).expect("SIGHUP handler");
+    loop {
+        tokio::select! {
+            _ = term.recv() => {
+                tracing::info!("SIGTERM received");
+                return;
+            }
+            _ = int.recv() => {
+                tracing::info!("SIGINT received");
+                return;
+            }
+            _ = hup.recv() => {
+                tracing::info!("SIGHUP received: reading {}", path.display());
+                kinesis_tail::notify::sd_notify("RELOADING=1");
+                let p = path.clone();
+                match tokio::task::spawn_blocking(move || config::load(&p)).await {
+                    Ok(Ok(loaded)) => {
+                        for w in &loaded.warnings {
+                            tracing::warn!("{w}");
+                        }
+                        *next.lock().unwrap_or_else(|p| p.into_inner()) = Some(loaded.config);
+                        return;
+                    }
+                    Ok(Err(errors)) => {
+                        for e in &errors.0 {
+                            tracing::error!("reload: {e}");
+                        }
+                        tracing::error!(
+                            "reload: {} is invalid ({} error(s)); the running configuration goes on",
+                            path.display(),
+                            errors.0.len()
+                        );
+                        kinesis_tail::notify::sd_notify("READY=1");
+                    }
+                    Err(e) => tracing::error!("reload failed: {e}"),
+                }
+            }
+        }
     }
 }
 

@@ -324,10 +324,23 @@ impl Emitter {
         FlowStats::add(&self.stats.batches_pending, 1);
         let tx = self.tx.clone();
         let abort = self.abort.clone();
+        let stats = Arc::clone(&self.stats);
         let sent = self.runtime.block_on(async move {
-            tokio::select! {
-                r = tx.send(batch) => r.is_ok(),
-                _ = abort.cancelled() => false,
+            loop {
+                // A reader held back by a slow destination is alive: it beats while it
+                // waits for room in the queue.
+                stats.reader_heartbeat();
+                tokio::select! {
+                    permit = tx.reserve() => match permit {
+                        Ok(p) => {
+                            p.send(batch);
+                            return true;
+                        }
+                        Err(_) => return false,
+                    },
+                    _ = abort.cancelled() => return false,
+                    _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                }
             }
         });
         if !sent {
@@ -415,6 +428,7 @@ impl FlowReader {
         let mut last_rescan = Instant::now();
         let mut rescan_wanted = false;
         loop {
+            state.stats.reader_heartbeat();
             if stop.is_cancelled() {
                 break;
             }

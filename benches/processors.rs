@@ -8,8 +8,7 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use kinesis_tail::config::{
-    Aggregation, Destination, FlowConfig, InitialPosition, JsonFormat, LogFormat, OnParseError,
-    OutputTarget, PartitionKeyOption, ProcessorConfig,
+    Destination, FlowConfig, InitialPosition, LogFormat, OutputTarget, ProcessorConfig,
 };
 use kinesis_tail::event::{FileKey, RecordId};
 use kinesis_tail::framing::{FrameEvent, Framer};
@@ -17,32 +16,9 @@ use kinesis_tail::process::Chain;
 
 fn flow(processors: Vec<ProcessorConfig>) -> FlowConfig {
     FlowConfig {
-        index: 0,
-        id: "bench".into(),
-        file_pattern: "/tmp/*.log".into(),
-        glob: globset::Glob::new("/tmp/*.log").unwrap().compile_matcher(),
-        destination: Destination::OutputFile(OutputTarget::Stdout),
-        partition_key: PartitionKeyOption::Random,
-        initial_position: InitialPosition::StartOfFile,
-        max_buffer_age: Duration::from_secs(1),
-        max_buffer_size_bytes: 5 << 20,
-        max_buffer_size_records: 500,
-        aggregated_record_size_bytes: None,
-        aggregation: Aggregation::None,
-        multi_line_start_pattern: None,
-        skip_header_lines: 0,
-        truncated_record_terminator: b"\n".to_vec(),
-        file_footer_pattern: None,
         processors,
-        json_format: JsonFormat::Compact,
-        on_parse_error: OnParseError::Drop,
-        retry_initial_backoff: Duration::from_millis(100),
-        retry_max_backoff: Duration::from_secs(10),
-        publish_queue_capacity: 100,
-        min_time_between_file_polls: Duration::from_millis(100),
-        record_id_field: Some("recordId".into()),
-        remove_after_shipped: false,
-        max_in_flight: 1,
+        initial_position: InitialPosition::StartOfFile,
+        ..FlowConfig::with_defaults("/tmp/*.log", Destination::OutputFile(OutputTarget::Stdout))
     }
 }
 

@@ -675,9 +675,12 @@ impl Loop<'_> {
                     }
                 }
                 r.gone = None;
-                if c.size != r.offset || r.file.is_none() {
+                // Grown, or shrunk (truncated): read it. A file closed for the descriptor
+                // cap stays closed while it does not change.
+                if c.size != r.offset && !(r.at_eof && c.size == r.size && r.file.is_some()) {
                     r.dirty = true;
                 }
+                r.size = c.size;
                 continue;
             }
             // Opened lazily by the round that reads it, within the descriptor cap.
@@ -1093,24 +1096,10 @@ impl Loop<'_> {
         let max_age = self.flow.max_buffer_age;
         let mut close = Vec::new();
         for (ino, r) in self.readers.iter_mut() {
-            if let Phase::Reading {
-                key,
-                id_key,
-                framer,
-                covered,
-                ..
-            } = &mut r.phase
-            {
-                if framer
-                    .pending_since()
-                    .is_some_and(|t| t.elapsed() >= max_age)
-                {
-                    let key = *key;
-                    framer.flush(false, &mut |ev| emit(emitter, key, id_key, covered, ev));
-                    let c = framer.committed();
-                    emitter.cover(key, *covered, c);
-                    *covered = c;
-                }
+            let silent = matches!(&r.phase, Phase::Reading { framer, .. }
+                if framer.pending_since().is_some_and(|t| t.elapsed() >= max_age));
+            if silent {
+                flush_framer(&mut r.phase, emitter, false);
             }
             if let Some((since, _)) = r.gone {
                 if r.at_eof
@@ -1242,16 +1231,22 @@ fn current_path(r: &Reader) -> Option<PathBuf> {
 
 /// Ends a reader for good: its partial last line, if any, can never complete.
 fn finish_reader(r: &mut Reader, emitter: &mut Emitter) {
+    flush_framer(&mut r.phase, emitter, true);
+}
+
+/// Ends the record the framer holds (with `partial`, also an unfinished last line) and
+/// covers what the framer consumed.
+fn flush_framer(phase: &mut Phase, emitter: &mut Emitter, partial: bool) {
     if let Phase::Reading {
         key,
         id_key,
         framer,
         covered,
         ..
-    } = &mut r.phase
+    } = phase
     {
         let key = *key;
-        framer.flush(true, &mut |ev| emit(emitter, key, id_key, covered, ev));
+        framer.flush(partial, &mut |ev| emit(emitter, key, id_key, covered, ev));
         let c = framer.committed();
         emitter.cover(key, *covered, c);
         *covered = c;

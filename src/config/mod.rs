@@ -196,6 +196,53 @@ pub struct FlowConfig {
 }
 
 impl FlowConfig {
+    /// A flow from the absolute glob `file_pattern` to `destination` with every other key
+    /// at its default, as the loader would give it (for tests, benchmarks and tools).
+    ///
+    /// # Panics
+    ///
+    /// When `file_pattern` is not a valid glob.
+    pub fn with_defaults(file_pattern: &str, destination: Destination) -> FlowConfig {
+        let glob = globset::GlobBuilder::new(file_pattern)
+            .literal_separator(true)
+            .build()
+            .expect("a valid glob")
+            .compile_matcher();
+        let (max_bytes, max_in_flight) = match destination {
+            Destination::KinesisStream(_) => (KINESIS_MAX_BYTES_PER_CALL, 4),
+            Destination::DeliveryStream(_) => (FIREHOSE_MAX_BYTES_PER_CALL, 4),
+            Destination::OutputFile(_) => (KINESIS_MAX_BYTES_PER_CALL, 1),
+        };
+        FlowConfig {
+            index: 0,
+            id: format!("{destination}|{file_pattern}"),
+            file_pattern: file_pattern.to_string(),
+            glob,
+            destination,
+            partition_key: PartitionKeyOption::Random,
+            initial_position: InitialPosition::EndOfFile,
+            max_buffer_age: Duration::from_secs(1),
+            max_buffer_size_bytes: max_bytes,
+            max_buffer_size_records: 500,
+            aggregated_record_size_bytes: None,
+            aggregation: Aggregation::None,
+            multi_line_start_pattern: None,
+            skip_header_lines: 0,
+            truncated_record_terminator: b"\n".to_vec(),
+            file_footer_pattern: None,
+            processors: Vec::new(),
+            json_format: JsonFormat::Compact,
+            on_parse_error: OnParseError::Drop,
+            retry_initial_backoff: Duration::from_millis(100),
+            retry_max_backoff: Duration::from_secs(10),
+            publish_queue_capacity: 100,
+            min_time_between_file_polls: Duration::from_millis(100),
+            record_id_field: Some("recordId".to_string()),
+            remove_after_shipped: false,
+            max_in_flight,
+        }
+    }
+
     /// The largest record (data plus partition key) the destination accepts, before the
     /// stream's own limit is known from the preflight.
     pub fn default_max_record_bytes(&self) -> usize {

@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use kinesis_tail::config::{
-    Aggregation, CloudWatchConfig, Config, Destination, FlowConfig, InitialPosition, JsonFormat,
-    OnParseError, PartitionKeyOption, ServiceConfig, StaticCredentials,
+    CloudWatchConfig, Config, Destination, FlowConfig, InitialPosition, ServiceConfig,
+    StaticCredentials,
 };
 use kinesis_tail::event::{Batch, FileKey, RecordId};
 use kinesis_tail::metrics::FlowStats;
@@ -211,32 +211,12 @@ pub fn config(endpoint: &str) -> Config {
 /// A flow to `destination` with short backoffs.
 pub fn flow(destination: Destination) -> FlowConfig {
     FlowConfig {
-        index: 0,
-        id: format!("{destination}|/tmp/*.log"),
-        file_pattern: "/tmp/*.log".into(),
-        glob: globset::Glob::new("/tmp/*.log").unwrap().compile_matcher(),
-        destination,
-        partition_key: PartitionKeyOption::Random,
         initial_position: InitialPosition::StartOfFile,
-        max_buffer_age: Duration::from_secs(1),
-        max_buffer_size_bytes: 5 * 1024 * 1024,
-        max_buffer_size_records: 500,
-        aggregated_record_size_bytes: None,
-        aggregation: Aggregation::None,
-        multi_line_start_pattern: None,
-        skip_header_lines: 0,
-        truncated_record_terminator: b"\n".to_vec(),
-        file_footer_pattern: None,
-        processors: Vec::new(),
-        json_format: JsonFormat::Compact,
-        on_parse_error: OnParseError::Drop,
         retry_initial_backoff: Duration::from_millis(50),
         retry_max_backoff: Duration::from_millis(500),
-        publish_queue_capacity: 100,
-        min_time_between_file_polls: Duration::from_millis(100),
-        record_id_field: None,
-        remove_after_shipped: false,
         max_in_flight: 4,
+        record_id_field: None,
+        ..FlowConfig::with_defaults("/tmp/*.log", destination)
     }
 }
 

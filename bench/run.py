@@ -192,7 +192,7 @@ def head(src, dst, n):
 
 def main():
     apache = os.path.join(DATA, "apache.log")
-    small = head(apache, os.path.join(DATA, "apache-200k.log"), 200_000)
+    small = head(apache, os.path.join(DATA, "apache-500k.log"), 500_000)
     tiny = head(apache, os.path.join(DATA, "apache-30k.log"), 30_000)
     rows = []
     logtojson = "    dataProcessingOptions:\n      - optionName: LOGTOJSON\n        logFormat: COMBINEDAPACHELOG\n"

@@ -21,9 +21,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::ack::FlowCheckpoints;
 use crate::config::Config;
-use crate::event::Batch;
 use crate::metrics::{FlowStats, Stats};
-use crate::pipeline::FlowReader;
+use crate::pipeline::{FlowReader, Queued, MAX_QUEUED_BYTES};
 use crate::process::Chain;
 use crate::sink::Sink;
 use crate::tail::checkpoint::{self, Checkpoints, Entry};
@@ -109,7 +108,7 @@ pub async fn run(
         let checkpoints = Arc::new(FlowCheckpoints::new(
             on_disk.remove(&id).unwrap_or_default(),
         ));
-        let (tx, rx) = tokio::sync::mpsc::channel::<Batch>(flow.publish_queue_capacity.max(1));
+        let (tx, rx) = tokio::sync::mpsc::channel::<Queued>(flow.publish_queue_capacity.max(1));
         let fstats = Arc::clone(&stats.flows[i]);
         deliveries.spawn(deliver_loop(
             rx,
@@ -130,6 +129,7 @@ pub async fn run(
             checkpoints: Arc::clone(&checkpoints),
             stats: fstats,
             tx,
+            budget: Arc::new(tokio::sync::Semaphore::new(MAX_QUEUED_BYTES / 1024)),
             stop: stop.clone(),
             abort: abort.clone(),
             runtime: tokio::runtime::Handle::current(),
@@ -254,7 +254,7 @@ where
 
 /// Delivers one flow's batches, up to `max_in_flight` at a time, and acknowledges them.
 async fn deliver_loop(
-    mut rx: tokio::sync::mpsc::Receiver<Batch>,
+    mut rx: tokio::sync::mpsc::Receiver<Queued>,
     sink: Arc<Sink>,
     checkpoints: Arc<FlowCheckpoints>,
     stats: Arc<Stats>,
@@ -273,7 +273,7 @@ async fn deliver_loop(
             }
             Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
             b = rx.recv(), if open && in_flight.len() < max_in_flight => match b {
-                Some(batch) => {
+                Some(Queued { batch, bytes }) => {
                     let sink = Arc::clone(&sink);
                     let checkpoints = Arc::clone(&checkpoints);
                     let stats = Arc::clone(&stats);
@@ -283,6 +283,7 @@ async fn deliver_loop(
                         checkpoints.ack(batch.seq, &batch.ranges);
                         fstats.last_ack_ms.store(stats.now_ms(), Ordering::Relaxed);
                         fstats.batches_pending.fetch_sub(1, Ordering::Relaxed);
+                        drop(bytes);
                     });
                 }
                 None => open = false,

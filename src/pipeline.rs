@@ -77,6 +77,26 @@ const DONOR_TTL: Duration = Duration::from_secs(60);
 /// Truncated records are logged at most this often per flow.
 const TRUNCATION_LOG_EVERY: Duration = Duration::from_secs(60);
 
+/// Bytes of batches one flow may hold queued or in flight: with `publishQueueCapacity`
+/// batches of up to 5 MiB each, memory would follow the destination's backlog; this keeps
+/// it flat (the files are the buffer). Four full 5 MiB batches fit.
+pub const MAX_QUEUED_BYTES: usize = 24 * 1024 * 1024;
+
+/// The KiB of memory budget (see [`MAX_QUEUED_BYTES`]) a batch holds.
+pub fn batch_kib(batch: &Batch) -> u32 {
+    let kib = (batch.data.len() + batch.keys.len()).div_ceil(1024).max(1);
+    kib.min(MAX_QUEUED_BYTES / 1024) as u32
+}
+
+/// A batch on its way to the sink, with the memory budget it holds until acknowledged.
+#[derive(Debug)]
+pub struct Queued {
+    /// The batch.
+    pub batch: Batch,
+    /// Released when the batch is acknowledged (or dropped at shutdown).
+    pub bytes: tokio::sync::OwnedSemaphorePermit,
+}
+
 /// Everything one flow's reader needs.
 pub struct FlowReader {
     /// The flow.
@@ -86,7 +106,9 @@ pub struct FlowReader {
     /// Its counters.
     pub stats: Arc<FlowStats>,
     /// Where batches go (capacity `publishQueueCapacity`).
-    pub tx: tokio::sync::mpsc::Sender<Batch>,
+    pub tx: tokio::sync::mpsc::Sender<Queued>,
+    /// KiB of batches queued or in flight ([`MAX_QUEUED_BYTES`] in all).
+    pub budget: Arc<tokio::sync::Semaphore>,
     /// Cancelled to stop reading (shutdown starts).
     pub stop: CancellationToken,
     /// Cancelled to give up sending (shutdown timed out).
@@ -206,7 +228,8 @@ struct Emitter {
     newline: bool,
     checkpoints: Arc<FlowCheckpoints>,
     stats: Arc<FlowStats>,
-    tx: tokio::sync::mpsc::Sender<Batch>,
+    tx: tokio::sync::mpsc::Sender<Queued>,
+    budget: Arc<tokio::sync::Semaphore>,
     abort: CancellationToken,
     runtime: tokio::runtime::Handle,
     truncation_log: (Option<Instant>, u64),
@@ -325,15 +348,28 @@ impl Emitter {
         let tx = self.tx.clone();
         let abort = self.abort.clone();
         let stats = Arc::clone(&self.stats);
+        let budget = Arc::clone(&self.budget);
+        let kib = batch_kib(&batch);
         let sent = self.runtime.block_on(async move {
+            // Room in memory first (bytes queued or in flight), then in the queue. A
+            // reader held back by a slow destination is alive: it beats while it waits.
+            let bytes = loop {
+                stats.reader_heartbeat();
+                tokio::select! {
+                    p = Arc::clone(&budget).acquire_many_owned(kib) => match p {
+                        Ok(p) => break p,
+                        Err(_) => return false,
+                    },
+                    _ = abort.cancelled() => return false,
+                    _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                }
+            };
             loop {
-                // A reader held back by a slow destination is alive: it beats while it
-                // waits for room in the queue.
                 stats.reader_heartbeat();
                 tokio::select! {
                     permit = tx.reserve() => match permit {
                         Ok(p) => {
-                            p.send(batch);
+                            p.send(Queued { batch, bytes });
                             return true;
                         }
                         Err(_) => return false,
@@ -359,6 +395,7 @@ impl FlowReader {
             checkpoints,
             stats,
             tx,
+            budget,
             stop,
             abort,
             runtime,
@@ -396,6 +433,7 @@ impl FlowReader {
             checkpoints: Arc::clone(&checkpoints),
             stats: Arc::clone(&stats),
             tx,
+            budget,
             abort,
             runtime,
             truncation_log: (None, 0),
@@ -534,7 +572,8 @@ struct Watcher {
 
 impl Watcher {
     fn new(pattern: &Pattern, tx: mpsc::SyncSender<Wake>) -> Option<Self> {
-        use notify::{event::ModifyKind, EventKind};
+        use notify::event::{AccessKind, AccessMode, ModifyKind};
+        use notify::EventKind;
         let handler = move |res: notify::Result<notify::Event>| {
             let send = |w: Wake| {
                 // A full queue loses events; ask for a rescan instead.
@@ -544,12 +583,17 @@ impl Watcher {
             };
             match res {
                 Ok(ev) => match ev.kind {
-                    EventKind::Modify(ModifyKind::Data(_)) | EventKind::Access(_) => {
+                    EventKind::Modify(ModifyKind::Data(_))
+                    | EventKind::Modify(ModifyKind::Any)
+                    | EventKind::Access(AccessKind::Close(AccessMode::Write)) => {
                         for p in ev.paths {
                             send(Wake::Modified(p));
                         }
                     }
-                    EventKind::Modify(ModifyKind::Metadata(_)) => {}
+                    // Opens, reads and closes after reading are mostly our own (reading a
+                    // file, listing a directory): waking on them would make an idle agent
+                    // spin. Metadata changes carry no data.
+                    EventKind::Access(_) | EventKind::Modify(ModifyKind::Metadata(_)) => {}
                     _ => send(Wake::Rescan),
                 },
                 Err(_) => send(Wake::Rescan),

@@ -1145,9 +1145,12 @@ impl Loop<'_> {
             if silent {
                 flush_framer(&mut r.phase, emitter, false);
             }
-            if let Some((since, _)) = r.gone {
+            if let Some((since, deleted)) = r.gone {
+                // With removeAfterShipped, a rotated file is closed by its removal.
+                let removing = self.flow.remove_after_shipped && !deleted;
                 if r.at_eof
                     && !r.dirty
+                    && !removing
                     && since.elapsed() >= GONE_GRACE
                     && r.last_growth.elapsed() >= GONE_GRACE
                 {
@@ -1167,15 +1170,15 @@ impl Loop<'_> {
             }
         }
         if self.flow.remove_after_shipped {
-            self.remove_shipped();
+            self.remove_shipped(emitter);
         }
     }
 
     /// Deletes rotated files that stopped growing once all of them is acknowledged and on
     /// disk in the checkpoint file.
-    fn remove_shipped(&mut self) {
+    fn remove_shipped(&mut self, emitter: &mut Emitter) {
         let mut done = Vec::new();
-        for (ino, r) in self.readers.iter() {
+        for (ino, r) in self.readers.iter_mut() {
             let rotated = r.renamed || r.gone.is_some_and(|(_, deleted)| !deleted);
             if !rotated || !r.at_eof || r.last_growth.elapsed() < GONE_GRACE {
                 continue;
@@ -1183,7 +1186,13 @@ impl Loop<'_> {
             let Phase::Reading { key, framer, .. } = &r.phase else {
                 continue;
             };
-            if framer.committed() < r.size || !self.checkpoints.persisted_through(key, r.size) {
+            let key = *key;
+            if framer.committed() < r.size {
+                // It no longer grows: its unfinished last line is all there will be.
+                flush_framer(&mut r.phase, emitter, true);
+                continue;
+            }
+            if !self.checkpoints.persisted_through(&key, r.size) {
                 continue;
             }
             // Delete by the path only while it still is this file.
@@ -1197,7 +1206,7 @@ impl Loop<'_> {
                                 path.display(),
                                 r.size
                             );
-                            done.push((*ino, *key));
+                            done.push((*ino, key));
                         }
                         Err(e) => {
                             tracing::warn!("cannot remove shipped file {}: {e}", path.display());

@@ -297,3 +297,40 @@ fn a_thousand_files_under_the_descriptor_cap() {
     assert!(fds < 100 + 30, "{fds} descriptors open");
     assert_eq!(assert_all_delivered(&expected, &got), 0);
 }
+
+#[test]
+fn remove_after_shipped_deletes_a_rotated_file_once_acknowledged() {
+    let s = Scratch::new();
+    let cfg = s.simple_config("*.log", "removeAfterShipped: true\n");
+    let mut child = spawn(&cfg, &s.path("agent.log"));
+    std::thread::sleep(Duration::from_millis(300));
+    let log = s.logs().join("app.log");
+    let a = numbered("a", 0..100);
+    append(&log, &a);
+    wait_until(&s.out(), Duration::from_secs(10), |l| l.len() >= 100);
+    // Rotate out of the pattern; the last line has no newline: it is sent when the file
+    // is done growing, before the file is removed.
+    let rotated = s.logs().join("app.log.1");
+    fs::rename(&log, &rotated).unwrap();
+    let mut f = fs::OpenOptions::new().append(true).open(&rotated).unwrap();
+    use std::io::Write;
+    f.write_all(b"late line\nunfinished").unwrap();
+    drop(f);
+    append(&log, &numbered("b", 0..10));
+    // Removed only after it stopped growing (10 s) and everything is checkpointed.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while rotated.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let gone = !rotated.exists();
+    sigterm(&child);
+    wait_exit(&mut child, Duration::from_secs(15));
+    assert!(gone, "the rotated file was removed");
+    assert!(log.exists(), "the live file is never removed");
+    let got = lines(&s.out());
+    let mut expected = a;
+    expected.push("late line".into());
+    expected.push("unfinished".into());
+    expected.extend(numbered("b", 0..10));
+    assert_eq!(assert_all_delivered(&expected, &got), 0);
+}

@@ -30,6 +30,9 @@ use crate::tail::checkpoint::{self, Checkpoints, Entry};
 /// Checkpoints are written at most this often (SPEC §5).
 pub const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
 
+/// How long start-up waits for the destinations' preflight checks.
+pub const PREFLIGHT_TIMEOUT: Duration = Duration::from_secs(15);
+
 /// How `run` behaves.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RunOptions {
@@ -76,7 +79,13 @@ pub async fn run(
     }
     let limits = futures_join_all(sinks.iter().map(|s| {
         let s = Arc::clone(s);
-        async move { s.preflight().await }
+        async move {
+            // A destination that does not answer must not hold the start of reading; its
+            // trouble is reported by the deliveries then.
+            tokio::time::timeout(PREFLIGHT_TIMEOUT, s.preflight())
+                .await
+                .unwrap_or(None)
+        }
     }))
     .await;
     // metrics: CloudWatch publisher, /metrics and /health (observability; owned by metrics.rs)
@@ -195,18 +204,24 @@ pub async fn run(
     }
     crate::notify::sd_notify("STOPPING=1");
     stop.cancel();
-    if !readers_done {
-        all_read.await;
-    }
-    // Readers are done and their channels closed: deliveries end when every queued batch
-    // is acknowledged. A normal shutdown waits `shutdownTimeoutMillis` for that; `--once`
-    // waits as long as it takes unless a signal asks it to stop.
+    // Readers send what they have read and end, closing their channels; deliveries end
+    // when every queued batch is acknowledged. A normal shutdown gives both together
+    // `shutdownTimeoutMillis` (a reader blocked on a full queue in front of a dead
+    // destination must not hold the shutdown); `--once` waits as long as it takes unless
+    // a signal asks it to stop.
     let mut timed_out = false;
-    let drain = async { while deliveries.join_next().await.is_some() {} };
+    let readers_finished = std::sync::atomic::AtomicBool::new(readers_done);
+    let finish = async {
+        if !readers_finished.load(Ordering::Relaxed) {
+            (&mut all_read).await;
+            readers_finished.store(true, Ordering::Relaxed);
+        }
+        while deliveries.join_next().await.is_some() {}
+    };
     if options.once && readers_done {
-        drain.await;
+        finish.await;
     } else {
-        match tokio::time::timeout(config.shutdown_timeout, drain).await {
+        match tokio::time::timeout(config.shutdown_timeout, finish).await {
             Ok(()) => {}
             Err(_) => {
                 timed_out = true;
@@ -219,6 +234,10 @@ pub async fn run(
         }
     }
     abort.cancel();
+    if !readers_finished.load(Ordering::Relaxed) {
+        // Aborted sends return at once: the readers end now.
+        all_read.await;
+    }
     writer_stop.cancel();
     let _ = writer.await;
     progress.abort();

@@ -209,3 +209,39 @@ async fn missing_stream_one_error_then_delivery() {
         errors.join("\n")
     );
 }
+
+/// SIGTERM while the destination is down and the queue is full: the agent still stops
+/// within `shutdownTimeoutMillis`, with exit code 0, and the unacknowledged lines are
+/// shipped after the restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_with_the_destination_down_and_a_full_queue() {
+    let s = common::Scratch::new();
+    let lines: Vec<String> = (0..5000).map(|i| format!("queued line {i:05}")).collect();
+    common::append(&s.logs().join("a.log"), &lines);
+    // Nothing listens on this port: every request fails, forever.
+    let dead = format!("http://127.0.0.1:{}", support::free_port());
+    let cfg = agent_config(
+        &s,
+        &dead,
+        "down",
+        "publishQueueCapacity: 1\nmaxBufferSizeRecords: 10\n",
+    );
+    let log = s.path("agent.log");
+    let mut child = common::spawn(&cfg, &log);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let t = Instant::now();
+    common::sigterm(&child);
+    let status =
+        tokio::task::spawn_blocking(move || common::wait_exit(&mut child, Duration::from_secs(20)))
+            .await
+            .unwrap()
+            .expect("exits although the queue is full and the destination down");
+    assert!(status.success());
+    assert!(
+        t.elapsed() < Duration::from_secs(10),
+        "stopped within the 3 s timeout plus margin: {:?}",
+        t.elapsed()
+    );
+    let text = fs::read_to_string(&log).unwrap();
+    assert!(text.contains("shutdown timeout"), "{text}");
+}

@@ -7,4 +7,4 @@ scripts/setup-venv.sh
 export AWS_EC2_METADATA_DISABLED=true
 export KT_MOTO_SERVER="$PWD/.venv-test/bin/moto_server"
 export KT_PYTHON="$PWD/.venv-test/bin/python"
-cargo test --all-targets "$@"
+cargo test --all-targets --no-fail-fast "$@"

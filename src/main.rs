@@ -125,6 +125,18 @@ fn run(loaded: Loaded, path: &Path, once: bool) -> ExitCode {
             return ExitCode::from(EXIT_RUNTIME);
         }
     };
+    // Handlers are installed before anything starts (and kept across reloads): a signal
+    // that arrives early must not fall to its default action, which kills the process.
+    let mut signals = {
+        let _rt = runtime.enter();
+        match Signals::install() {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!("cannot install signal handlers: {e}");
+                return ExitCode::from(EXIT_RUNTIME);
+            }
+        }
+    };
     let mut config = loaded.config;
     loop {
         // SIGHUP: the new configuration is read while the old one runs; only a valid one
@@ -133,7 +145,7 @@ fn run(loaded: Loaded, path: &Path, once: bool) -> ExitCode {
         let result = runtime.block_on(daemon::run(
             config,
             RunOptions { once },
-            signals(path.to_path_buf(), Arc::clone(&next)),
+            signals.next(path.to_path_buf(), Arc::clone(&next)),
         ));
         if let Err(e) = result {
             tracing::error!("{e:#}");
@@ -154,47 +166,62 @@ fn run(loaded: Loaded, path: &Path, once: bool) -> ExitCode {
     }
 }
 
-/// Completes on SIGTERM or SIGINT, or on SIGHUP once the configuration at `path` reads
-/// as valid (it is put in `next`). An invalid one is logged and the running one goes on.
-async fn signals(path: PathBuf, next: Arc<Mutex<Option<Config>>>) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
-    let mut hup = signal(SignalKind::hangup()).expect("SIGHUP handler");
-    loop {
-        tokio::select! {
-            _ = term.recv() => {
-                tracing::info!("SIGTERM received");
-                return;
-            }
-            _ = int.recv() => {
-                tracing::info!("SIGINT received");
-                return;
-            }
-            _ = hup.recv() => {
-                tracing::info!("SIGHUP received: reading {}", path.display());
-                kinesis_tail::notify::sd_notify("RELOADING=1");
-                let p = path.clone();
-                match tokio::task::spawn_blocking(move || config::load(&p)).await {
-                    Ok(Ok(loaded)) => {
-                        for w in &loaded.warnings {
-                            tracing::warn!("{w}");
+/// SIGTERM, SIGINT and SIGHUP.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> std::io::Result<Self> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Signals {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+            hup: signal(SignalKind::hangup())?,
+        })
+    }
+
+    /// Completes on SIGTERM or SIGINT, or on SIGHUP once the configuration at `path`
+    /// reads as valid (it is put in `next`). An invalid one is logged and the running one
+    /// goes on.
+    async fn next(&mut self, path: PathBuf, next: Arc<Mutex<Option<Config>>>) {
+        loop {
+            tokio::select! {
+                _ = self.term.recv() => {
+                    tracing::info!("SIGTERM received");
+                    return;
+                }
+                _ = self.int.recv() => {
+                    tracing::info!("SIGINT received");
+                    return;
+                }
+                _ = self.hup.recv() => {
+                    tracing::info!("SIGHUP received: reading {}", path.display());
+                    kinesis_tail::notify::sd_notify("RELOADING=1");
+                    let p = path.clone();
+                    match tokio::task::spawn_blocking(move || config::load(&p)).await {
+                        Ok(Ok(loaded)) => {
+                            for w in &loaded.warnings {
+                                tracing::warn!("{w}");
+                            }
+                            *next.lock().unwrap_or_else(|p| p.into_inner()) = Some(loaded.config);
+                            return;
                         }
-                        *next.lock().unwrap_or_else(|p| p.into_inner()) = Some(loaded.config);
-                        return;
-                    }
-                    Ok(Err(errors)) => {
-                        for e in &errors.0 {
-                            tracing::error!("reload: {e}");
+                        Ok(Err(errors)) => {
+                            for e in &errors.0 {
+                                tracing::error!("reload: {e}");
+                            }
+                            tracing::error!(
+                                "reload: {} is invalid ({} error(s)); the running configuration goes on",
+                                path.display(),
+                                errors.0.len()
+                            );
+                            kinesis_tail::notify::sd_notify("READY=1");
                         }
-                        tracing::error!(
-                            "reload: {} is invalid ({} error(s)); the running configuration goes on",
-                            path.display(),
-                            errors.0.len()
-                        );
-                        kinesis_tail::notify::sd_notify("READY=1");
+                        Err(e) => tracing::error!("reload failed: {e}"),
                     }
-                    Err(e) => tracing::error!("reload failed: {e}"),
                 }
             }
         }

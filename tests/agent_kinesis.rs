@@ -228,7 +228,17 @@ async fn sigterm_with_the_destination_down_and_a_full_queue() {
     );
     let log = s.path("agent.log");
     let mut child = common::spawn(&cfg, &log);
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Once the flow runs (after its preflight, which retries the dead endpoint), the
+    // reader fills the one-batch queue at once and blocks.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !fs::read_to_string(&log)
+        .unwrap_or_default()
+        .contains("started with")
+        && Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
     let t = Instant::now();
     common::sigterm(&child);
     let status =

@@ -216,8 +216,33 @@ async fn only_failed_entries_are_retried_through_faults() {
     }
     assert_failed_only_retries(&fates, 2000);
 
+    // Stored exactly once, except a record whose answer was lost between the proxy and
+    // moto (a loaded machine): moto may keep that copy too, as AWS would.
     let (_, stored) = read_stream(&client, "faults").await;
-    assert_same_records(stored.into_iter().map(|r| r.data).collect(), &recs);
+    let mut copies: HashMap<Vec<u8>, usize> = HashMap::new();
+    for r in stored {
+        *copies.entry(r.data).or_default() += 1;
+    }
+    for (data, _) in &recs {
+        let n = copies.get(data).copied().unwrap_or(0);
+        let lost_answers = fates[data]
+            .iter()
+            .filter(|f| **f == Fate::UpstreamLost)
+            .count();
+        assert!(
+            n >= 1,
+            "record {:?} not stored; its fates: {:?}; {} stored in all",
+            String::from_utf8_lossy(&data[..data.len().min(40)]),
+            fates[data],
+            copies.len()
+        );
+        assert!(
+            n <= 1 + lost_answers,
+            "record stored {n} times with {lost_answers} lost answer(s): {:?}",
+            fates[data]
+        );
+    }
+    assert_eq!(copies.len(), recs.len(), "nothing stored that was not sent");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

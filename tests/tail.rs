@@ -334,3 +334,60 @@ fn remove_after_shipped_deletes_a_rotated_file_once_acknowledged() {
     expected.extend(numbered("b", 0..10));
     assert_eq!(assert_all_delivered(&expected, &got), 0);
 }
+
+#[test]
+fn a_corrupt_checkpoint_file_is_moved_aside_and_the_agent_starts() {
+    let s = Scratch::new();
+    let cfg = s.simple_config("*.log", "");
+    fs::create_dir_all(s.checkpoints().parent().unwrap()).unwrap();
+    fs::write(s.checkpoints(), b"{\"version\":1,\"flows\":{\"torn").unwrap();
+    append(&s.logs().join("a.log"), &numbered("a", 0..10));
+    let out = run_once(&cfg);
+    assert!(out.status.success());
+    assert_eq!(lines(&s.out()), numbered("a", 0..10));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("corrupt"), "{err}");
+    let aside = fs::read_dir(s.checkpoints().parent().unwrap())
+        .unwrap()
+        .flatten()
+        .any(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("checkpoints.corrupt-")
+        });
+    assert!(aside, "the corrupt file was kept aside");
+    assert!(fs::read_to_string(s.checkpoints())
+        .unwrap()
+        .contains("\"version\":1"));
+}
+
+#[test]
+fn shipping_goes_on_while_checkpoints_cannot_be_written_and_they_catch_up() {
+    let s = Scratch::new();
+    // The checkpoint's directory is a regular file: every write fails (as on a read-only
+    // or full disk, which a test cannot arrange as root without mounts).
+    let blocker = s.path("state");
+    fs::write(&blocker, b"not a directory").unwrap();
+    let cfg = s.simple_config("*.log", "");
+    let mut child = spawn(&cfg, &s.path("agent.log"));
+    std::thread::sleep(Duration::from_millis(300));
+    append(&s.logs().join("a.log"), &numbered("a", 0..50));
+    let got = wait_until(&s.out(), Duration::from_secs(10), |l| l.len() >= 50);
+    assert_eq!(got.len(), 50, "shipping continues");
+    std::thread::sleep(Duration::from_millis(1500));
+    let log = fs::read_to_string(s.path("agent.log")).unwrap();
+    assert!(log.contains("cannot write checkpoint file"), "{log}");
+    // The disk is back.
+    fs::remove_file(&blocker).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let size = fs::metadata(s.logs().join("a.log")).unwrap().len();
+    let mut caught_up = false;
+    while std::time::Instant::now() < deadline && !caught_up {
+        caught_up = fs::read_to_string(s.checkpoints())
+            .is_ok_and(|c| c.contains(&format!("\"offset\":{size}")));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    sigterm(&child);
+    wait_exit(&mut child, Duration::from_secs(15));
+    assert!(caught_up, "checkpoints caught up once the disk was back");
+}

@@ -53,6 +53,10 @@ pub enum Fate {
     EntryFailed,
     /// Part of a request failed as a whole (HTTP 500, outage, validation).
     RequestFailed,
+    /// Forwarded to moto, but the proxy lost moto's answer (the hop between the proxy and
+    /// moto failed): moto may have stored it, and the agent, told nothing, sends it again.
+    /// AWS behaves the same when a response is lost; a duplicate is then expected.
+    UpstreamLost,
 }
 
 /// One entry seen by the proxy.
@@ -284,7 +288,14 @@ async fn serve(conn: TcpStream, upstream: &str, st: &Mutex<State>) -> std::io::R
 }
 
 /// Sends `req` to moto on a fresh connection and reads the answer.
+/// moto's Kinesis is not safe for concurrent writes to one shard: two PutRecords served
+/// at once can get the same sequence number, and one record then replaces the other
+/// (seen on a loaded machine: moto answered both with success and stored one). The proxy
+/// forwards one request at a time; the agent still has several requests in flight to it.
+static UPSTREAM: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 async fn forward(req: &Message, upstream: &str) -> std::io::Result<Message> {
+    let _one_at_a_time = UPSTREAM.lock().await;
     let conn = TcpStream::connect(upstream).await?;
     let (rd, mut wr) = conn.into_split();
     wr.write_all(&req.to_bytes(&[("Connection", "close")]))
@@ -394,7 +405,13 @@ async fn handle_put(
     } else {
         body["Records"] = Value::Array(kept);
         req.body = serde_json::to_vec(&body).unwrap();
-        let resp = forward(&req, upstream).await?;
+        let resp = match forward(&req, upstream).await {
+            Ok(r) => r,
+            Err(e) => {
+                record_all(st, operation, &req.body, Fate::UpstreamLost);
+                return Err(e);
+            }
+        };
         if !resp.start.contains(" 200") {
             // Moto refused the request as a whole: pass that on unchanged.
             record_all(st, operation, &req.body, Fate::RequestFailed);

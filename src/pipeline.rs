@@ -245,9 +245,8 @@ impl Emitter {
         covered: &mut u64,
         frame: crate::framing::Frame<'_>,
     ) {
-        let stats = Arc::clone(&self.stats);
-        FlowStats::add(&stats.records_parsed, 1);
-        FlowStats::add(&stats.bytes_parsed, frame.bytes.len() as u64 + 1);
+        FlowStats::add(&self.stats.records_parsed, 1);
+        FlowStats::add(&self.stats.bytes_parsed, frame.bytes.len() as u64 + 1);
         let id = RecordId::new(id_key, frame.offset);
         let mut truncated = frame.truncated;
         let processed = if self.chain.is_empty() {
@@ -256,11 +255,11 @@ impl Emitter {
             match self.chain.process(frame.bytes, id, &mut self.out) {
                 Outcome::Emit => true,
                 Outcome::Dropped => {
-                    FlowStats::add(&stats.records_dropped, 1);
+                    FlowStats::add(&self.stats.records_dropped, 1);
                     return;
                 }
                 Outcome::Failed => {
-                    FlowStats::add(&stats.processing_errors, 1);
+                    FlowStats::add(&self.stats.processing_errors, 1);
                     true
                 }
             }
@@ -272,7 +271,7 @@ impl Emitter {
             truncated = true;
         }
         if truncated {
-            FlowStats::add(&stats.records_truncated, 1);
+            FlowStats::add(&self.stats.records_truncated, 1);
             self.log_truncation(id);
         }
         let data: &[u8] = if processed { &self.out } else { frame.bytes };

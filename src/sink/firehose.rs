@@ -90,14 +90,8 @@ impl FirehoseSink {
             }
             Err(e) => {
                 let (failure, cause) = classify_sdk(&e);
-                if failure == Failure::Fatal {
-                    self.reporter.fatal(&cause, self.max_backoff);
-                } else {
-                    tracing::warn!(
-                        "{}: cannot describe the delivery stream: {cause}",
-                        self.reporter.what()
-                    );
-                }
+                self.reporter
+                    .preflight_failed(failure, &cause, self.max_backoff);
             }
         }
         None
@@ -131,12 +125,7 @@ impl FirehoseSink {
             }
             let retried: u64 = failed.iter().map(|e| e.users.len() as u64).sum();
             FlowStats::add(&self.stats.retries, retried);
-            let delay = if fatal {
-                backoff.max()
-            } else {
-                backoff.next_delay()
-            };
-            tokio::time::sleep(delay).await;
+            backoff.wait(fatal).await;
             pending = failed;
         }
     }

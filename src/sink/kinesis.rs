@@ -201,14 +201,8 @@ impl KinesisSink {
             }
             Err(e) => {
                 let (failure, cause) = classify_sdk(&e);
-                if failure == Failure::Fatal {
-                    self.reporter.fatal(&cause, self.max_backoff);
-                } else {
-                    tracing::warn!(
-                        "{}: cannot describe the stream: {cause}",
-                        self.reporter.what()
-                    );
-                }
+                self.reporter
+                    .preflight_failed(failure, &cause, self.max_backoff);
                 None
             }
         }
@@ -275,12 +269,7 @@ impl KinesisSink {
             }
             let retried: u64 = failed.iter().map(|e| e.users.len()).sum();
             FlowStats::add(&self.stats.retries, retried);
-            let delay = if fatal {
-                backoff.max()
-            } else {
-                backoff.next_delay()
-            };
-            tokio::time::sleep(delay).await;
+            backoff.wait(fatal).await;
             pending = failed;
         }
     }

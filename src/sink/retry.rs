@@ -154,6 +154,13 @@ impl Backoff {
     pub fn max(&self) -> Duration {
         self.max
     }
+
+    /// Sleeps before sending the failed entries again: the longest wait while a
+    /// non-retriable error lasts (`fatal`), else the next jittered delay.
+    pub async fn wait(&mut self, fatal: bool) {
+        let delay = if fatal { self.max } else { self.next_delay() };
+        tokio::time::sleep(delay).await;
+    }
 }
 
 /// Reports failures of one destination, rate-limited, shared by concurrent deliveries.
@@ -192,6 +199,16 @@ impl Reporter {
 
     fn state(&self) -> std::sync::MutexGuard<'_, ReportState> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The start-up description of the destination failed: a non-retriable cause is the
+    /// one ERROR of [`Reporter::fatal`]; anything else a warning (deliveries retry it).
+    pub fn preflight_failed(&self, failure: Failure, cause: &str, retry_every: Duration) {
+        if failure == Failure::Fatal {
+            self.fatal(cause, retry_every);
+        } else {
+            tracing::warn!("{}: cannot describe it: {cause}", self.what);
+        }
     }
 
     /// A non-retriable failure: ERROR once per distinct cause.

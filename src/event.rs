@@ -17,7 +17,9 @@ use serde::{Deserialize, Serialize};
 /// first line, at most [`FINGERPRINT_MAX_BYTES`]) tells an inode reused by another file
 /// apart; `generation` counts truncations, so a file truncated and rewritten with the
 /// same first line still gets a new identity.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord, Default,
+)]
 pub struct FileKey {
     /// `st_dev`
     pub dev: u64,
@@ -71,6 +73,36 @@ impl RecordId {
             file: key.digest(),
             offset,
         }
+    }
+}
+
+impl RecordId {
+    /// The ID of the record that starts at `offset` in the file whose
+    /// [`FileKey::digest`] is `file` (saves hashing the key once per record).
+    pub fn from_digest(file: u64, offset: u64) -> Self {
+        RecordId { file, offset }
+    }
+
+    /// Appends the ID as [`Display`](fmt::Display) writes it, without the formatting
+    /// machinery (it is written once per record).
+    pub fn write_to(&self, out: &mut Vec<u8>) {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        for i in (0..16).rev() {
+            out.push(HEX[((self.file >> (i * 4)) & 0xF) as usize]);
+        }
+        out.push(b'-');
+        let mut digits = [0u8; 20];
+        let mut n = self.offset;
+        let mut at = digits.len();
+        loop {
+            at -= 1;
+            digits[at] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        out.extend_from_slice(&digits[at..]);
     }
 }
 
@@ -212,6 +244,12 @@ mod tests {
             ..key
         };
         assert_ne!(key.digest(), next.digest());
+        for (file, offset) in [(0, 0), (1, 9), (u64::MAX, u64::MAX), (0xabc, 1_000_000)] {
+            let id = RecordId::from_digest(file, offset);
+            let mut out = Vec::new();
+            id.write_to(&mut out);
+            assert_eq!(String::from_utf8(out).unwrap(), id.to_string());
+        }
     }
 
     #[test]

@@ -233,6 +233,9 @@ struct Emitter {
     abort: CancellationToken,
     runtime: tokio::runtime::Handle,
     truncation_log: (Option<Instant>, u64),
+    /// The last file key records were made from, and its digest (computed once per file,
+    /// not per record).
+    id_digest: (FileKey, u64),
     /// Set when the queue refused a batch because shutdown gave up.
     aborted: bool,
 }
@@ -247,7 +250,10 @@ impl Emitter {
     ) {
         FlowStats::add(&self.stats.records_parsed, 1);
         FlowStats::add(&self.stats.bytes_parsed, frame.bytes.len() as u64 + 1);
-        let id = RecordId::new(id_key, frame.offset);
+        if self.id_digest.0 != *id_key {
+            self.id_digest = (*id_key, id_key.digest());
+        }
+        let id = RecordId::from_digest(self.id_digest.1, frame.offset);
         let mut truncated = frame.truncated;
         let processed = if self.chain.is_empty() {
             false
@@ -436,6 +442,7 @@ impl FlowReader {
             abort,
             runtime,
             truncation_log: (None, 0),
+            id_digest: (FileKey::default(), FileKey::default().digest()),
             aborted: false,
         };
         let pattern = Pattern::new(&flow.file_pattern, flow.glob.clone());

@@ -27,8 +27,9 @@
 //!   `customFieldNames` the names are the group names or `fieldN`.
 //!
 //! COMMONAPACHELOG and COMBINEDAPACHELOG lines go through a hand-written parser first; it
-//! accepts only lines where it is sure to capture exactly what the pattern would (ASCII,
-//! no escapes, one line) and hands everything else to the pattern.
+//! accepts only lines where it is sure to capture exactly what the pattern would (valid
+//! UTF-8 with ASCII host, ident and authuser, no escapes, one line) and hands everything
+//! else to the pattern.
 
 use regex::{CaptureLocations, Regex};
 
@@ -204,17 +205,21 @@ impl LogToJson {
                 fast_apache,
             } => (re, locs, *fast_apache),
         };
-        let text = String::from_utf8_lossy(text);
+        // `from_utf8` first: far cheaper than `from_utf8_lossy` on the usual valid line.
+        let text = match std::str::from_utf8(text) {
+            Ok(s) => std::borrow::Cow::Borrowed(s),
+            Err(_) => String::from_utf8_lossy(text),
+        };
         let s: &str = &text;
         obj.clear();
         if let Some(combined) = fast_apache {
-            if parse_apache(s.as_bytes(), combined, &mut self.spans) {
+            if parse_apache(s, combined, &mut self.spans) {
                 for (key, &(a, b)) in self.keys.iter().zip(self.spans.iter()) {
-                    let v = &s.as_bytes()[a..b];
-                    if v == b"-" {
+                    let v = &s[a..b];
+                    if v == "-" {
                         obj.push_null(key);
                     } else {
-                        obj.push_str(key, v);
+                        obj.push_valid_str(key, v);
                     }
                 }
                 return true;
@@ -226,7 +231,7 @@ impl LogToJson {
         for (i, key) in self.keys.iter().enumerate() {
             match locs.get(i + 1) {
                 Some((a, b)) if !(self.dash_is_null && &s[a..b] == "-") => {
-                    obj.push_str(key, &s.as_bytes()[a..b]);
+                    obj.push_valid_str(key, &s[a..b]);
                 }
                 _ => obj.push_null(key),
             }
@@ -253,11 +258,18 @@ fn int_or_dash(tok: &[u8]) -> bool {
     !digits.is_empty() && digits.iter().all(u8::is_ascii_digit)
 }
 
-/// The hand-written COMMON/COMBINED parser. Fills `spans` with the capture spans and
-/// returns true only when the pattern would match with exactly these captures; false
-/// means "ask the pattern" (not "does not match").
-pub(crate) fn parse_apache(s: &[u8], combined: bool, spans: &mut [(usize, usize); 9]) -> bool {
-    if !s.is_ascii() || memchr::memchr(b'\n', s).is_some() {
+/// The hand-written COMMON/COMBINED parser over valid UTF-8 `s`. Fills `spans` with the
+/// capture spans and returns true only when the pattern would match with exactly these
+/// captures; false means "ask the pattern" (not "does not match").
+///
+/// Non-ASCII text is taken where the pattern's classes cannot tell it apart from any other
+/// character (`[^\]]`, `[^"\\]`, `.`); host, ident and authuser (`\S+`, where Unicode
+/// spaces such as U+00A0 count) and the numbers (`\d`, which takes Unicode digits) must be
+/// ASCII. `]`, `"`, `\\`, space and newline never occur inside a multi-byte UTF-8
+/// sequence, so byte searches find the same characters as the pattern.
+pub(crate) fn parse_apache(s: &str, combined: bool, spans: &mut [(usize, usize); 9]) -> bool {
+    let s = s.as_bytes();
+    if memchr::memchr(b'\n', s).is_some() {
         return false;
     }
     let n = s.len();
@@ -278,7 +290,7 @@ pub(crate) fn parse_apache(s: &[u8], combined: bool, spans: &mut [(usize, usize)
         while i < n && !is_space(s[i]) {
             i += 1;
         }
-        if i == st || i >= n || s[i] != b' ' {
+        if i == st || i >= n || s[i] != b' ' || !s[st..i].is_ascii() {
             return false;
         }
         *span = (st, i);
@@ -367,6 +379,10 @@ pub(crate) fn parse_apache(s: &[u8], combined: bool, spans: &mut [(usize, usize)
             }
             _ => return false,
         }
+        // `\d+` would go on through a Unicode digit.
+        if s.get(i).is_some_and(|b| !b.is_ascii()) {
+            return false;
+        }
         spans[6] = (st, i);
         true
     }
@@ -394,7 +410,7 @@ mod tests {
 
     fn check(combined: bool, s: &str) -> Result<(), TestCaseError> {
         let mut spans = [(0, 0); 9];
-        if parse_apache(s.as_bytes(), combined, &mut spans) {
+        if parse_apache(s, combined, &mut spans) {
             let want = regex_spans(combined, s);
             let n = if combined { 9 } else { 7 };
             prop_assert_eq!(Some(spans[..n].to_vec()), want, "line {:?}", s);
@@ -406,8 +422,8 @@ mod tests {
     fn fast_parser_handles_usual_lines() {
         let line = r#"127.0.0.1 - frank [10/Oct/2000:13:55:36 -0700] "GET /a.gif HTTP/1.0" 200 2326 "http://x/" "Mozilla/4.08""#;
         let mut spans = [(0, 0); 9];
-        assert!(parse_apache(line.as_bytes(), true, &mut spans));
-        assert!(parse_apache(line.as_bytes(), false, &mut spans));
+        assert!(parse_apache(line, true, &mut spans));
+        assert!(parse_apache(line, false, &mut spans));
         check(true, line).unwrap();
         check(false, line).unwrap();
     }
@@ -424,7 +440,8 @@ mod tests {
                     Just("<34>".into()), Just("<1234>".into()), Just(" ".into()), Just("\t".into()),
                     Just("[".into()), Just("]".into()), Just("\"".into()), Just("\\".into()),
                     Just("200".into()), Just("+5".into()), Just("-7".into()), Just("x".into()),
-                    Just("é".into()), Just("\n".into()), Just("[10/Oct/2000:13:55:36 -0700]".into()),
+                    Just("é".into()), Just("\u{a0}".into()), Just("\u{85}".into()), Just("٣".into()),
+                    Just("\u{3000}".into()), Just("\n".into()), Just("[10/Oct/2000:13:55:36 -0700]".into()),
                     Just("\"GET / HTTP/1.1\"".into()), Just("+".into()),
                 ],
                 0..24,
@@ -437,16 +454,16 @@ mod tests {
         /// On well-formed lines the fast parser answers, and agrees.
         #[test]
         fn fast_parser_takes_well_formed_lines(
-            host in "[a-z0-9.:]{1,15}", user in "[a-z-]{1,5}", req in "[A-Z /.a-z0-9]{0,20}",
+            host in "[a-z0-9.:]{1,15}", user in "[a-z-]{1,5}", req in "[A-Z /.a-z0-9ñ€]{0,20}",
             status in "-|[0-9]{3}", bytes in "-|[0-9]{1,6}", referer in "[a-z:/.-]{0,10}",
-            agent in "[A-Za-z0-9 /.();-]{0,20}", pri in "|<[0-9]{1,3}>", tail in "| [a-z]{0,5}",
+            agent in "[A-Za-z0-9 /.();é-]{0,20}", pri in "|<[0-9]{1,3}>", tail in "| [a-zü٣]{0,5}",
         ) {
             let common = format!("{pri}{host} - {user} [01/Jan/2024:00:00:00 +0000] \"{req}\" {status} {bytes}{tail}");
             let mut spans = [(0, 0); 9];
-            prop_assert!(parse_apache(common.as_bytes(), false, &mut spans));
+            prop_assert!(parse_apache(&common, false, &mut spans));
             check(false, &common)?;
             let combined = format!("{pri}{host} - {user} [01/Jan/2024:00:00:00 +0000] \"{req}\" {status} {bytes} \"{referer}\" \"{agent}\"{tail}");
-            prop_assert!(parse_apache(combined.as_bytes(), true, &mut spans));
+            prop_assert!(parse_apache(&combined, true, &mut spans));
             check(true, &combined)?;
         }
     }

@@ -34,7 +34,6 @@ pub(crate) mod metadata;
 mod singleline;
 
 use std::fmt;
-use std::io::Write as _;
 
 pub use cli::{run_process, run_process_with};
 pub use logtojson::default_fields;
@@ -278,8 +277,7 @@ impl Chain {
                 if let Some(key) = &self.record_id_key {
                     b.obj.set_with(key, |buf| {
                         buf.push(b'"');
-                        // Writing into a Vec cannot fail.
-                        let _ = write!(buf, "{id}");
+                        id.write_to(buf);
                         buf.push(b'"');
                     });
                 }

@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 use crate::ack::FlowCheckpoints;
 use crate::config::Config;
 use crate::metrics::{FlowStats, Stats};
-use crate::pipeline::{FlowReader, Queued, MAX_QUEUED_BYTES};
+use crate::pipeline::{batch_kib, FlowReader, Queued, MAX_QUEUED_BYTES};
 use crate::process::Chain;
 use crate::sink::Sink;
 use crate::tail::checkpoint::{self, Checkpoints, Entry};
@@ -32,6 +32,13 @@ pub const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
 
 /// How long start-up waits for the destinations' preflight checks.
 pub const PREFLIGHT_TIMEOUT: Duration = Duration::from_secs(15);
+/// Memory one flow's requests may use beside their batches (which [`MAX_QUEUED_BYTES`]
+/// bounds): each request in flight copies its batch about [`REQUEST_COPIES`] times (the
+/// SDK's request entries or KPL aggregates, the base64 JSON body, growth slack). With the
+/// batches, a flow's data never holds more than 24 MiB, however slow the destination.
+const WORKING_BYTES: usize = 12 * 1024 * 1024;
+/// How many times its size a batch in flight to AWS costs in copies.
+const REQUEST_COPIES: u32 = 3;
 
 /// How `run` behaves.
 #[derive(Debug, Clone, Copy, Default)]
@@ -125,11 +132,12 @@ pub async fn run(
             Arc::clone(&checkpoints),
             Arc::clone(&stats),
             fstats.clone(),
-            // A local file keeps records in order only with one write at a time.
+            // A local file keeps records in order only with one write at a time, and
+            // makes no copy of a batch.
             if matches!(flow.destination, crate::config::Destination::OutputFile(_)) {
-                1
+                (1, 0)
             } else {
-                flow.max_in_flight.max(1)
+                (flow.max_in_flight.max(1), REQUEST_COPIES)
             },
             abort.clone(),
         ));
@@ -278,9 +286,10 @@ async fn deliver_loop(
     checkpoints: Arc<FlowCheckpoints>,
     stats: Arc<Stats>,
     fstats: Arc<FlowStats>,
-    max_in_flight: usize,
+    (max_in_flight, copies): (usize, u32),
     abort: CancellationToken,
 ) {
+    let working = Arc::new(tokio::sync::Semaphore::new(WORKING_BYTES / 1024));
     let mut in_flight = JoinSet::new();
     let mut open = true;
     while open || !in_flight.is_empty() {
@@ -297,8 +306,13 @@ async fn deliver_loop(
                     let checkpoints = Arc::clone(&checkpoints);
                     let stats = Arc::clone(&stats);
                     let fstats = Arc::clone(&fstats);
+                    let working = Arc::clone(&working);
                     in_flight.spawn(async move {
+                        // Room for the request's own copies before it is built.
+                        let kib = (batch_kib(&batch) * copies).min(WORKING_BYTES as u32 / 1024);
+                        let work = working.acquire_many(kib).await;
                         sink.deliver(&batch).await;
+                        drop(work);
                         checkpoints.ack(batch.seq, &batch.ranges);
                         fstats.last_ack_ms.store(stats.now_ms(), Ordering::Relaxed);
                         fstats.batches_pending.fetch_sub(1, Ordering::Relaxed);

@@ -79,8 +79,8 @@ const TRUNCATION_LOG_EVERY: Duration = Duration::from_secs(60);
 
 /// Bytes of batches one flow may hold queued or in flight: with `publishQueueCapacity`
 /// batches of up to 5 MiB each, memory would follow the destination's backlog; this keeps
-/// it flat (the files are the buffer). Four full 5 MiB batches fit.
-pub const MAX_QUEUED_BYTES: usize = 24 * 1024 * 1024;
+/// it flat (the files are the buffer). Two full 5 MiB batches fit.
+pub const MAX_QUEUED_BYTES: usize = 12 * 1024 * 1024;
 
 /// The KiB of memory budget (see [`MAX_QUEUED_BYTES`]) a batch holds.
 pub fn batch_kib(batch: &Batch) -> u32 {

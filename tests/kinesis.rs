@@ -319,8 +319,11 @@ async fn missing_stream_blocks_with_one_error_then_delivers() {
     let start = Instant::now();
     let create = async {
         tokio::time::sleep(Duration::from_secs(3)).await;
+        // The stream can take records from the moment CreateStream is sent: the helper's
+        // wait for ACTIVE may end after a delivery that was already right.
+        let sent = Instant::now();
         create_stream(&client, "late", 1).await;
-        Instant::now()
+        sent
     };
     let deliver = async {
         sink.deliver(&b).await;

@@ -454,6 +454,7 @@ mod tests {
     use crate::config::{
         Destination, InitialPosition, JsonFormat, OnParseError, OutputTarget,
         DEFAULT_CHECKPOINT_FILE, FIREHOSE_MAX_BYTES_PER_CALL, KINESIS_MAX_BYTES_PER_CALL,
+        KPL_DEFAULT_BUFFER_BYTES,
     };
 
     fn env(name: &str) -> Option<String> {
@@ -876,6 +877,25 @@ flows:
             Some(1024 * 1024 - 256)
         );
         assert_eq!(l.warnings.len(), 1);
+    }
+
+    #[test]
+    fn kpl_batches_default_to_one_mib_unless_set() {
+        let l = ok("flows:\n  - {filePattern: /a, kinesisStream: s, aggregation: KPL}\n  - {filePattern: /b, kinesisStream: s, aggregation: KPL, maxBufferSizeBytes: 5242880}\n  - {filePattern: /c, kinesisStream: s}\n");
+        let bytes: Vec<usize> = l
+            .config
+            .flows
+            .iter()
+            .map(|f| f.max_buffer_size_bytes)
+            .collect();
+        assert_eq!(
+            bytes,
+            [
+                KPL_DEFAULT_BUFFER_BYTES,
+                KINESIS_MAX_BYTES_PER_CALL,
+                KINESIS_MAX_BYTES_PER_CALL
+            ]
+        );
     }
 
     #[test]

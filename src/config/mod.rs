@@ -32,6 +32,8 @@ pub const KINESIS_MAX_RECORDS_PER_CALL: usize = 500;
 pub const KINESIS_MAX_BYTES_PER_CALL: usize = 5 * 1024 * 1024;
 /// Kinesis Data Streams: 1 MiB per record (data plus partition key), unless the stream says more.
 pub const KINESIS_MAX_RECORD_BYTES: usize = 1024 * 1024;
+/// `maxBufferSizeBytes` of a flow with KPL aggregation when the configuration sets none.
+pub const KPL_DEFAULT_BUFFER_BYTES: usize = 1024 * 1024;
 /// Kinesis Data Streams: a partition key has at most 256 characters.
 pub const KINESIS_MAX_PARTITION_KEY_LEN: usize = 256;
 /// Firehose: at most 500 records per PutRecordBatch call.

@@ -26,6 +26,7 @@ use super::{
     StaticCredentials, DEFAULT_CHECKPOINT_FILE, FIREHOSE_MAX_BYTES_PER_CALL,
     FIREHOSE_MAX_RECORDS_PER_CALL, FIREHOSE_MAX_RECORD_BYTES, KINESIS_MAX_BYTES_PER_CALL,
     KINESIS_MAX_PARTITION_KEY_LEN, KINESIS_MAX_RECORDS_PER_CALL, KINESIS_MAX_RECORD_BYTES,
+    KPL_DEFAULT_BUFFER_BYTES,
 };
 
 /// Java agent: `maxBufferAgeMillis` is 1 s ..= 15 min.
@@ -1014,21 +1015,6 @@ fn flow(c: &mut Checker, index: usize, v: &Value) -> Option<FlowConfig> {
             KINESIS_MAX_RECORD_BYTES,
         )
     };
-    let max_buffer_size_bytes = c.ranged(
-        &mut f,
-        "maxBufferSizeBytes",
-        1,
-        max_bytes as u64,
-        max_bytes as u64,
-    ) as usize;
-    let max_buffer_size_records = c.ranged(
-        &mut f,
-        "maxBufferSizeRecords",
-        1,
-        max_records as u64,
-        max_records as u64,
-    ) as usize;
-
     let aggregation = f
         .get("aggregation")
         .and_then(|v| {
@@ -1043,6 +1029,30 @@ fn flow(c: &mut Checker, index: usize, v: &Value) -> Option<FlowConfig> {
             Some(a)
         })
         .unwrap_or(Aggregation::None);
+    // KPL batches default to 1 MiB: each becomes one request of aggregates, and a batch in
+    // flight holds about four times its size (records, aggregates, request body), so
+    // smaller batches keep memory flat at the same speed (measured: 5 MiB batches peaked
+    // at 130 MiB RSS, 1 MiB ones at 75 MiB, with less CPU).
+    let default_buffer_bytes = if aggregation == Aggregation::Kpl {
+        KPL_DEFAULT_BUFFER_BYTES.min(max_bytes)
+    } else {
+        max_bytes
+    };
+    let max_buffer_size_bytes = c.ranged(
+        &mut f,
+        "maxBufferSizeBytes",
+        1,
+        max_bytes as u64,
+        default_buffer_bytes as u64,
+    ) as usize;
+    let max_buffer_size_records = c.ranged(
+        &mut f,
+        "maxBufferSizeRecords",
+        1,
+        max_records as u64,
+        max_records as u64,
+    ) as usize;
+
     let aggregated_record_size_bytes = f.get("aggregatedRecordSizeBytes").and_then(|v| {
         let n = c.uint("aggregatedRecordSizeBytes", v)?;
         if n < 1 || n > max_record as u64 {

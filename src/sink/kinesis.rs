@@ -220,12 +220,15 @@ impl KinesisSink {
         loop {
             let mut failed: Vec<Entry> = Vec::new();
             let mut regroup: Vec<u32> = Vec::new();
+            // Users of failed aggregates, whose bytes went into the request: aggregated
+            // again for the retry rather than copied for every request.
+            let mut rebuild: Vec<u32> = Vec::new();
             let mut fatal = false;
             let mut rest = pending;
             while !rest.is_empty() {
                 let n = request_len(&rest);
-                let chunk: Vec<Entry> = rest.drain(..n).collect();
-                let outcomes = self.put(batch, &chunk).await;
+                let mut chunk: Vec<Entry> = rest.drain(..n).collect();
+                let outcomes = self.put(batch, &mut chunk).await;
                 for (entry, outcome) in chunk.into_iter().zip(outcomes) {
                     match outcome {
                         Outcome::Ok { shard } => {
@@ -243,7 +246,11 @@ impl KinesisSink {
                         }
                         Outcome::Failed(f) => {
                             fatal |= f == Failure::Fatal;
-                            failed.push(entry);
+                            if entry.data.is_none() && matches!(entry.users, Users::Many(_)) {
+                                entry.users.extend_into(&mut rebuild);
+                            } else {
+                                failed.push(entry);
+                            }
                         }
                     }
                 }
@@ -264,6 +271,9 @@ impl KinesisSink {
                 }
                 failed.extend(again);
             }
+            if !rebuild.is_empty() {
+                failed.extend(self.entries(batch, rebuild).await);
+            }
             if failed.is_empty() {
                 return;
             }
@@ -274,15 +284,21 @@ impl KinesisSink {
         }
     }
 
-    /// Sends one request; returns the outcome of each entry, in order.
-    async fn put(&self, batch: &Batch, chunk: &[Entry]) -> Vec<Outcome> {
+    /// Sends one request; returns the outcome of each entry, in order. Aggregates give
+    /// their bytes to the request (their `data` is `None` afterwards); plain entries are
+    /// copied from the batch.
+    async fn put(&self, batch: &Batch, chunk: &mut [Entry]) -> Vec<Outcome> {
         let users: u64 = chunk.iter().map(|e| e.users.len()).sum();
         FlowStats::add(&self.stats.record_send_attempts, users);
         let records: Vec<PutRecordsRequestEntry> = chunk
-            .iter()
+            .iter_mut()
             .map(|e| {
+                let data = match e.data.take() {
+                    Some(owned) => owned,
+                    None => e.bytes(batch).to_vec(),
+                };
                 PutRecordsRequestEntry::builder()
-                    .data(Blob::new(e.bytes(batch).to_vec()))
+                    .data(Blob::new(data))
                     .partition_key(e.key.clone())
                     .set_explicit_hash_key(e.ehk.clone())
                     .build()

@@ -112,6 +112,7 @@ fn main() -> ExitCode {
 }
 
 fn run(loaded: Loaded, path: &Path, once: bool) -> ExitCode {
+    crash_on_panic();
     warn_if_root();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -255,6 +256,26 @@ fn load(path: &Path) -> Result<Loaded, ExitCode> {
             Err(ExitCode::from(EXIT_CONFIG))
         }
     }
+}
+
+/// A panic anywhere ends the daemon: logged as an internal error, then `abort`.
+///
+/// Crash-only on purpose: a panicking delivery task or reader thread caught by the
+/// runtime would leave its flow stalled without a word (a batch never acknowledged holds
+/// its checkpoint back for ever). Ending the process instead is safe, since checkpoints
+/// only cover acknowledged records, and loud: systemd (`Restart=on-failure`) or the
+/// container runtime starts it again from the last checkpoint. The release profile builds
+/// with `panic = "abort"` to match; this hook gives debug builds the same behaviour.
+fn crash_on_panic() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        tracing::error!(
+            "internal error, please report it: {info}; stopping (the next start resumes from \
+             the last checkpoint)"
+        );
+        default(info);
+        std::process::abort();
+    }));
 }
 
 fn init_logging(level: Option<&str>) -> Result<(), String> {

@@ -122,6 +122,15 @@ pub fn decode(data: &[u8]) -> Result<AggregatedRecord, DecodeError> {
     Ok(agg)
 }
 
+/// See [`Aggregator::place`].
+struct Placement {
+    key_idx: u64,
+    key_new: bool,
+    ehk_idx: Option<u64>,
+    ehk_new: bool,
+    size: usize,
+}
+
 /// Builds one aggregated record at a time, up to a size limit.
 #[derive(Debug)]
 pub struct Aggregator {
@@ -181,47 +190,60 @@ impl Aggregator {
     /// Size of the aggregate once a user record with `key`, `ehk` and `data_len` bytes of
     /// data is added.
     pub fn size_with(&self, key: &str, ehk: Option<&str>, data_len: usize) -> usize {
-        let (key_idx, key_cost) = match self.key_index.get(key) {
-            Some(&i) => (i, 0),
-            None => (self.keys.len() as u64, field_len(key.len())),
+        self.place(key, ehk, data_len).size
+    }
+
+    /// Where a user record would go: its key indexes (found or new) and the aggregate's
+    /// size with it. One table lookup per key, shared by the size check and the addition.
+    fn place(&self, key: &str, ehk: Option<&str>, data_len: usize) -> Placement {
+        let (key_idx, key_new) = match self.key_index.get(key) {
+            Some(&i) => (i, false),
+            None => (self.keys.len() as u64, true),
         };
-        let (ehk_idx, ehk_cost) = match ehk {
-            None => (None, 0),
+        let (ehk_idx, ehk_new) = match ehk {
+            None => (None, false),
             Some(e) => match self.ehk_index.get(e) {
-                Some(&i) => (Some(i), 0),
-                None => (Some(self.ehks.len() as u64), field_len(e.len())),
+                Some(&i) => (Some(i), false),
+                None => (Some(self.ehks.len() as u64), true),
             },
         };
-        self.size() + key_cost + ehk_cost + field_len(record_len(key_idx, ehk_idx, data_len))
+        let key_cost = if key_new { field_len(key.len()) } else { 0 };
+        let ehk_cost = match (ehk, ehk_new) {
+            (Some(e), true) => field_len(e.len()),
+            _ => 0,
+        };
+        Placement {
+            key_idx,
+            key_new,
+            ehk_idx,
+            ehk_new,
+            size: self.size()
+                + key_cost
+                + ehk_cost
+                + field_len(record_len(key_idx, ehk_idx, data_len)),
+        }
     }
 
     /// Adds a user record if the aggregate stays within the limit; returns false (and
     /// changes nothing) otherwise. A record too large for even an empty aggregate is
     /// refused too: send it as a plain record.
     pub fn try_add(&mut self, key: &str, ehk: Option<&str>, data: &[u8]) -> bool {
-        if self.size_with(key, ehk, data.len()) > self.limit {
+        let p = self.place(key, ehk, data.len());
+        if p.size > self.limit {
             return false;
         }
-        let key_idx = match self.key_index.get(key) {
-            Some(&i) => i,
-            None => {
-                let i = self.keys.len() as u64;
-                self.keys.push(key.to_owned());
-                self.key_index.insert(key.to_owned(), i);
-                self.tables_len += field_len(key.len());
-                i
-            }
-        };
-        let ehk_idx = ehk.map(|e| match self.ehk_index.get(e) {
-            Some(&i) => i,
-            None => {
-                let i = self.ehks.len() as u64;
-                self.ehks.push(e.to_owned());
-                self.ehk_index.insert(e.to_owned(), i);
-                self.tables_len += field_len(e.len());
-                i
-            }
-        });
+        if p.key_new {
+            self.keys.push(key.to_owned());
+            self.key_index.insert(key.to_owned(), p.key_idx);
+            self.tables_len += field_len(key.len());
+        }
+        if let (Some(e), true) = (ehk, p.ehk_new) {
+            self.ehks.push(e.to_owned());
+            self.ehk_index
+                .insert(e.to_owned(), p.ehk_idx.expect("an index for a new key"));
+            self.tables_len += field_len(e.len());
+        }
+        let (key_idx, ehk_idx) = (p.key_idx, p.ehk_idx);
         let inner = record_len(key_idx, ehk_idx, data.len());
         let buf = &mut self.records;
         buf.push(0x1A); // field 3, length-delimited

@@ -456,7 +456,9 @@ impl KinesisSink {
         let mut out = Vec::new();
         // Group key: shard index with a map; partition key without (records with no
         // key of their own share one random key).
-        let mut groups: HashMap<GroupKey<'_>, (Option<usize>, Group)> = HashMap::new();
+        // With a map, groups are found by shard index (no hashing per record).
+        let mut by_shard: Vec<Option<Group>> = Vec::new();
+        let mut by_key: HashMap<Cow<'_, str>, Group> = HashMap::new();
         let shared_random = random_key(&mut rng);
         let mut next_shard = map.map_or(0, |m| rng.gen_range(0..m.len().max(1)));
         let finish = |g: &mut Group, shard: Option<usize>| -> Entry {
@@ -513,16 +515,20 @@ impl KinesisSink {
                     (GroupKey::Key(key.clone()), None, key, None)
                 }
             };
-            let (_, g) = groups.entry(group).or_insert_with(|| {
-                (
-                    shard,
-                    Group {
-                        agg: Aggregator::new(limit),
-                        users: Vec::new(),
-                        bytes: 0,
-                    },
-                )
-            });
+            let new_group = || Group {
+                agg: Aggregator::new(limit),
+                users: Vec::new(),
+                bytes: 0,
+            };
+            let g = match group {
+                GroupKey::Shard(s) => {
+                    if by_shard.len() <= s {
+                        by_shard.resize_with(s + 1, || None);
+                    }
+                    by_shard[s].get_or_insert_with(new_group)
+                }
+                GroupKey::Key(k) => by_key.entry(k).or_insert_with(new_group),
+            };
             if !g.agg.try_add(&key, ehk.as_deref(), data) {
                 if !g.agg.is_empty() {
                     out.push(finish(g, shard));
@@ -536,7 +542,12 @@ impl KinesisSink {
             g.users.push(i);
             g.bytes += data.len() as u64;
         }
-        for (_, (shard, mut g)) in groups {
+        let groups = by_shard
+            .into_iter()
+            .enumerate()
+            .filter_map(|(s, g)| Some((Some(s), g?)))
+            .chain(by_key.into_values().map(|g| (None, g)));
+        for (shard, mut g) in groups {
             if !g.agg.is_empty() {
                 out.push(finish(&mut g, shard));
             }

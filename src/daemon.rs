@@ -32,6 +32,11 @@ pub const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
 
 /// How long start-up waits for the destinations' preflight checks.
 pub const PREFLIGHT_TIMEOUT: Duration = Duration::from_secs(15);
+/// Test hook of debug builds only: a delivery task panics (see `crash_on_panic` in
+/// main.rs: the process must end, not go on with a stalled flow).
+#[cfg(debug_assertions)]
+pub const TEST_PANIC_ENV: &str = "KINESIS_TAIL_TEST_PANIC_IN_DELIVERY";
+
 /// Memory one flow's requests may use beside their batches (which [`MAX_QUEUED_BYTES`]
 /// bounds): each request in flight copies its batch about [`REQUEST_COPIES`] times (the
 /// SDK's request entries or KPL aggregates, the base64 JSON body, growth slack). With the
@@ -311,6 +316,10 @@ async fn deliver_loop(
                         // Room for the request's own copies before it is built.
                         let kib = (batch_kib(&batch) * copies).min(WORKING_BYTES as u32 / 1024);
                         let work = working.acquire_many(kib).await;
+                        #[cfg(debug_assertions)]
+                        if std::env::var_os(TEST_PANIC_ENV).is_some() {
+                            panic!("{TEST_PANIC_ENV} is set");
+                        }
                         sink.deliver(&batch).await;
                         drop(work);
                         checkpoints.ack(batch.seq, &batch.ranges);

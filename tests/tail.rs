@@ -391,3 +391,39 @@ fn shipping_goes_on_while_checkpoints_cannot_be_written_and_they_catch_up() {
     wait_exit(&mut child, Duration::from_secs(15));
     assert!(caught_up, "checkpoints caught up once the disk was back");
 }
+
+/// A panic in a delivery task ends the process with a logged internal error (instead of
+/// the runtime swallowing it and the flow stalling), and nothing is lost: the batch was not
+/// acknowledged, so the next start sends it.
+#[test]
+fn a_panic_ends_the_process_and_the_next_start_loses_nothing() {
+    let s = Scratch::new();
+    let cfg = s.simple_config("*.log", "");
+    let expected = numbered("p", 0..50);
+    append(&s.logs().join("a.log"), &expected);
+    let log = s.path("agent.log");
+    let stderr = fs::File::create(&log).unwrap();
+    let mut child = command(&cfg)
+        .arg("run")
+        .env("KINESIS_TAIL_TEST_PANIC_IN_DELIVERY", "1")
+        .stdin(std::process::Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .unwrap();
+    let status = wait_exit(&mut child, Duration::from_secs(20)).unwrap_or_else(|| {
+        sigkill(&mut child);
+        panic!("the agent kept running after a panic")
+    });
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(status.signal(), Some(libc::SIGABRT), "{status:?}");
+    let text = fs::read_to_string(&log).unwrap();
+    assert!(
+        text.contains("ERROR") && text.contains("internal error, please report it"),
+        "{text}"
+    );
+    assert!(lines(&s.out()).is_empty(), "nothing was delivered");
+
+    let out = run_once(&cfg);
+    assert!(out.status.success());
+    assert_all_delivered(&expected, &lines(&s.out()));
+}

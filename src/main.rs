@@ -201,8 +201,9 @@ impl Signals {
                     tracing::info!("SIGHUP received: reading {}", path.display());
                     kinesis_tail::notify::sd_notify("RELOADING=1");
                     let p = path.clone();
-                    match tokio::task::spawn_blocking(move || config::load(&p)).await {
-                        Ok(Ok(loaded)) => {
+                    match tokio::task::spawn_blocking(move || load_for_reload(&p)).await {
+                        Ok(Ok(None)) => kinesis_tail::notify::sd_notify("READY=1"),
+                        Ok(Ok(Some(loaded))) => {
                             for w in &loaded.warnings {
                                 tracing::warn!("{w}");
                             }
@@ -226,6 +227,18 @@ impl Signals {
             }
         }
     }
+}
+
+/// The configuration at `path` for a reload; `Ok(None)` when it is valid but
+/// `AWS_CA_BUNDLE` became unusable (logged): the new flows would build their clients
+/// from it, so the running ones go on.
+fn load_for_reload(path: &Path) -> Result<Option<Loaded>, config::ConfigErrors> {
+    let loaded = config::load(path)?;
+    if let Err(e) = kinesis_tail::aws::ca_bundle_from_env() {
+        tracing::error!("reload: {e}; the running configuration goes on");
+        return Ok(None);
+    }
+    Ok(Some(loaded))
 }
 
 fn config_path(given: Option<&Path>) -> PathBuf {

@@ -287,17 +287,48 @@ fn init_logging(level: Option<&str>) -> Result<(), String> {
     Ok(())
 }
 
+/// Files whose presence marks a container: Docker's and Podman's.
+const CONTAINER_MARKER_FILES: [&str; 2] = ["/.dockerenv", "/run/.containerenv"];
+
 /// Running as root reads every file and writes checkpoints owned by root; the packages
 /// run the agent as its own user. Containers usually run as root in their own namespace.
 fn warn_if_root() {
     // SAFETY: geteuid has no preconditions and cannot fail.
     let euid = unsafe { libc::geteuid() };
-    let in_container = Path::new("/.dockerenv").exists()
-        || Path::new("/run/.containerenv").exists()
-        || std::env::var_os("KUBERNETES_SERVICE_HOST").is_some();
+    let in_container = in_container(|p| Path::new(p).exists(), |v| std::env::var_os(v));
     if euid == 0 && !in_container {
         tracing::warn!(
             "running as root; the packaged service runs as the unprivileged user kinesis-tail"
         );
+    }
+}
+
+/// True inside a container: a marker file exists (`/.dockerenv`, `/run/.containerenv`),
+/// or the environment says so (`KUBERNETES_SERVICE_HOST` in a Kubernetes pod, `container`
+/// set by systemd-nspawn, Podman, LXC).
+fn in_container(
+    exists: impl Fn(&str) -> bool,
+    env: impl Fn(&str) -> Option<std::ffi::OsString>,
+) -> bool {
+    CONTAINER_MARKER_FILES.iter().any(|f| exists(f))
+        || ["KUBERNETES_SERVICE_HOST", "container"]
+            .iter()
+            .any(|v| env(v).is_some_and(|s| !s.is_empty()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn containers_are_recognised_by_marker_files_and_environment() {
+        let none = |_: &str| None;
+        assert!(!in_container(|_| false, none));
+        assert!(in_container(|f| f == "/.dockerenv", none));
+        assert!(in_container(|f| f == "/run/.containerenv", none));
+        for var in ["KUBERNETES_SERVICE_HOST", "container"] {
+            assert!(in_container(|_| false, |v| (v == var).then(|| "x".into())));
+            assert!(!in_container(|_| false, |v| (v == var).then(|| "".into())));
+        }
     }
 }

@@ -176,7 +176,7 @@ fn agent_config(s: &Scratch, endpoint: &str) -> std::path::PathBuf {
     )
 }
 
-/// Every line written to the Kinesis flow, then to the Firehose flow.
+/// The lines stored by Kinesis (in order) and by Firehose (sorted).
 fn stored(moto: &support::Moto, rt: &tokio::runtime::Runtime) -> (Vec<String>, Vec<String>) {
     let client = support::kinesis(&moto.endpoint);
     let (_, records) = rt.block_on(support::read_stream(&client, "tls"));
@@ -184,7 +184,7 @@ fn stored(moto: &support::Moto, rt: &tokio::runtime::Runtime) -> (Vec<String>, V
         .iter()
         .map(|r| String::from_utf8_lossy(&r.data).trim_end().to_string())
         .collect();
-    let firehose = support::read_bucket(&moto.endpoint, "tls-bucket")
+    let mut firehose: Vec<String> = support::read_bucket(&moto.endpoint, "tls-bucket")
         .iter()
         .flat_map(|o| {
             String::from_utf8_lossy(o)
@@ -193,6 +193,8 @@ fn stored(moto: &support::Moto, rt: &tokio::runtime::Runtime) -> (Vec<String>, V
                 .collect::<Vec<_>>()
         })
         .collect();
+    // One object per delivery, listed by key: their order is not the order of writing.
+    firehose.sort();
     (kinesis, firehose)
 }
 

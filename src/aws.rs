@@ -13,10 +13,18 @@
 //! (`https://kinesis.eu-west-1.amazonaws.com`), else the default chain's region
 //! (`AWS_REGION`, profile, IMDS), else `us-east-1` (the Java agent's default).
 //!
+//! TLS: rustls (aws-lc), certificates always verified; there is no setting to turn
+//! verification off. The trusted roots are the system's (`rustls-native-certs`), or,
+//! when `AWS_CA_BUNDLE` names a PEM file, that file's certificates instead, as the AWS
+//! CLI does (the Rust SDK does not read the variable itself). The bundle is read each
+//! time the clients are built (start and every reload); a bundle that cannot be read or
+//! holds no valid certificate is an error naming the file, before any request.
+//!
 //! Proxy: the SDK's default HTTPS client (hyper + rustls) ignores `HTTPS_PROXY`. When
 //! `HTTPS_PROXY`, `HTTP_PROXY` or `ALL_PROXY` (or their lower-case forms) is set, the
 //! clients are built on the same hyper + rustls connector with the proxy taken from the
-//! environment, `NO_PROXY` included. Otherwise the SDK's default client is used as is.
+//! environment, `NO_PROXY` included. Otherwise (and without `AWS_CA_BUNDLE`) the SDK's
+//! default client is used as is.
 //!
 //! Timeouts: `connectionTimeoutMillis` is the TCP/TLS connect timeout;
 //! `socketTimeoutMillis` bounds each read and each attempt of an operation.
@@ -27,11 +35,15 @@
 //!
 //! No credential is ever logged: only the kind of provider in use.
 
+use std::path::{Path, PathBuf};
+
 use aws_config::sts::AssumeRoleProvider;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{AppName, BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_credential_types::Credentials;
+use aws_smithy_http_client::tls::{TlsContext, TrustStore};
+use aws_smithy_runtime_api::client::http::SharedHttpClient;
 
 use crate::config::{Config, ServiceConfig};
 
@@ -49,10 +61,23 @@ const PROXY_ENV_VARS: [&str; 6] = [
     "all_proxy",
 ];
 
+/// The environment variable naming a PEM bundle of trusted certificates (AWS CLI, boto3).
+pub const CA_BUNDLE_ENV: &str = "AWS_CA_BUNDLE";
+
+/// `AWS_CA_BUNDLE` names a file the clients cannot use.
+#[derive(Debug, thiserror::Error)]
+#[error("{CA_BUNDLE_ENV}={}: {reason}", path.display())]
+pub struct CaBundleError {
+    /// The file named by the variable.
+    pub path: PathBuf,
+    /// Why it cannot be used.
+    pub reason: String,
+}
+
 /// Loads the configuration shared by every client: credentials, timeouts, user agent,
 /// HTTP client. Makes no network call (credentials are fetched lazily, at the first
-/// request).
-pub async fn sdk_config(config: &Config) -> SdkConfig {
+/// request). Fails only on an unusable `AWS_CA_BUNDLE`.
+pub async fn sdk_config(config: &Config) -> Result<SdkConfig, CaBundleError> {
     let mut loader = aws_config::defaults(BehaviorVersion::latest()).timeout_config(
         TimeoutConfig::builder()
             .connect_timeout(config.connection_timeout)
@@ -79,13 +104,14 @@ pub async fn sdk_config(config: &Config) -> SdkConfig {
             ),
         }
     }
-    if proxy_from_env() {
-        loader = loader.http_client(proxy_http_client());
+    let tls = ca_bundle_from_env()?;
+    if let Some(client) = http_client(proxy_from_env(), tls) {
+        loader = loader.http_client(client);
     }
     let base = loader.load().await;
 
     let Some(role_arn) = &config.assume_role_arn else {
-        return base;
+        return Ok(base);
     };
     tracing::debug!("AWS credentials: AssumeRole {role_arn}");
     // The STS client is built from the base configuration (its credentials sign the
@@ -111,9 +137,10 @@ pub async fn sdk_config(config: &Config) -> SdkConfig {
         builder = builder.external_id(id.clone());
     }
     let provider = builder.build().await;
-    base.into_builder()
+    Ok(base
+        .into_builder()
         .credentials_provider(SharedCredentialsProvider::new(provider))
-        .build()
+        .build())
 }
 
 /// True when the environment names a proxy.
@@ -123,22 +150,96 @@ fn proxy_from_env() -> bool {
         .any(|v| std::env::var_os(v).is_some_and(|s| !s.is_empty()))
 }
 
-/// The SDK's hyper + rustls client, with the proxy read from the environment.
-fn proxy_http_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+/// The TLS context of `AWS_CA_BUNDLE`, `None` when the variable is unset or empty. The
+/// daemon calls it before accepting a reloaded configuration, so that a bundle broken
+/// meanwhile leaves the running flows alone.
+pub fn ca_bundle_from_env() -> Result<Option<TlsContext>, CaBundleError> {
+    match std::env::var_os(CA_BUNDLE_ENV).filter(|v| !v.is_empty()) {
+        Some(path) => ca_bundle_context(Path::new(&path)).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// A TLS context that trusts exactly the certificates of the PEM file at `path`.
+///
+/// Every certificate is checked here, as the SDK's connector would take it (it panics on
+/// one it cannot parse, at the first request).
+pub fn ca_bundle_context(path: &Path) -> Result<TlsContext, CaBundleError> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::CertificateDer;
+    let fail = |reason: String| CaBundleError {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let pem = std::fs::read(path).map_err(|e| fail(format!("cannot read the CA bundle: {e}")))?;
+    let certs = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| {
+            fail(match e {
+                rustls::pki_types::pem::Error::MissingSectionEnd { end_marker } => format!(
+                    "invalid PEM: no {:?} line",
+                    String::from_utf8_lossy(&end_marker)
+                ),
+                e => format!("invalid PEM: {e}"),
+            })
+        })?;
+    if certs.is_empty() {
+        return Err(fail(
+            "no PEM certificate found in the CA bundle".to_string(),
+        ));
+    }
+    let mut roots = rustls::RootCertStore::empty();
+    for (i, cert) in certs.into_iter().enumerate() {
+        roots.add(cert).map_err(|e| {
+            let why = match e {
+                rustls::Error::InvalidCertificate(c) => format!("{c:?}"),
+                e => e.to_string(),
+            };
+            fail(format!("certificate {} cannot be used: {why}", i + 1))
+        })?;
+    }
+    tracing::info!(
+        "trusting only the {} certificate(s) of {CA_BUNDLE_ENV}={}",
+        roots.len(),
+        path.display()
+    );
+    TlsContext::builder()
+        .with_trust_store(TrustStore::empty().with_pem_certificate(pem))
+        .build()
+        .map_err(|e| fail(e.to_string()))
+}
+
+/// The SDK's hyper + rustls client with the proxy read from the environment and/or the
+/// given trusted roots; `None` when neither is asked for (the SDK's default client, the
+/// same connector with the system's roots).
+fn http_client(proxy: bool, tls: Option<TlsContext>) -> Option<SharedHttpClient> {
     use aws_smithy_http_client::proxy::ProxyConfig;
     use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
     use aws_smithy_http_client::{Builder, Connector};
-    tracing::info!("HTTP proxy taken from the environment (HTTPS_PROXY / NO_PROXY)");
-    Builder::new().build_with_connector_fn(|settings, components| {
-        let mut b = Connector::builder();
-        b.set_connector_settings(settings.cloned());
-        if let Some(c) = components {
-            b.set_sleep_impl(c.sleep_impl());
-        }
-        b.proxy_config(ProxyConfig::from_env())
-            .tls_provider(Provider::Rustls(CryptoMode::AwsLc))
-            .build()
-    })
+    if !proxy && tls.is_none() {
+        return None;
+    }
+    if proxy {
+        tracing::info!("HTTP proxy taken from the environment (HTTPS_PROXY / NO_PROXY)");
+    }
+    let tls = tls.unwrap_or_default();
+    Some(
+        Builder::new().build_with_connector_fn(move |settings, components| {
+            let mut b = Connector::builder();
+            b.set_connector_settings(settings.cloned());
+            if let Some(c) = components {
+                b.set_sleep_impl(c.sleep_impl());
+            }
+            let b = if proxy {
+                b.proxy_config(ProxyConfig::from_env())
+            } else {
+                b
+            };
+            b.tls_provider(Provider::Rustls(CryptoMode::AwsLc))
+                .tls_context(tls.clone())
+                .build()
+        }),
+    )
 }
 
 /// The region of one service: its own setting, else the one in its endpoint, else the

@@ -19,6 +19,7 @@
 //! - [`metrics`]: counters per flow; CloudWatch, Prometheus `/metrics` and `/health`.
 //! - [`notify`]: systemd readiness (`sd_notify`).
 //! - [`aws`]: SDK clients from the configuration.
+//! - `test_util` (tests only): helpers shared by the unit tests.
 
 pub mod ack;
 pub mod aggregate;
@@ -35,3 +36,5 @@ pub mod pipeline;
 pub mod process;
 pub mod sink;
 pub mod tail;
+#[cfg(test)]
+pub(crate) mod test_util;

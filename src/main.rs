@@ -202,8 +202,9 @@ impl Signals {
                     tracing::info!("SIGHUP received: reading {}", path.display());
                     kinesis_tail::notify::sd_notify("RELOADING=1");
                     let p = path.clone();
-                    match tokio::task::spawn_blocking(move || config::load(&p)).await {
-                        Ok(Ok(loaded)) => {
+                    match tokio::task::spawn_blocking(move || load_for_reload(&p)).await {
+                        Ok(Ok(None)) => kinesis_tail::notify::sd_notify("READY=1"),
+                        Ok(Ok(Some(loaded))) => {
                             for w in &loaded.warnings {
                                 tracing::warn!("{w}");
                             }
@@ -227,6 +228,18 @@ impl Signals {
             }
         }
     }
+}
+
+/// The configuration at `path` for a reload; `Ok(None)` when it is valid but
+/// `AWS_CA_BUNDLE` became unusable (logged): the new flows would build their clients
+/// from it, so the running ones go on.
+fn load_for_reload(path: &Path) -> Result<Option<Loaded>, config::ConfigErrors> {
+    let loaded = config::load(path)?;
+    if let Err(e) = kinesis_tail::aws::ca_bundle_from_env() {
+        tracing::error!("reload: {e}; the running configuration goes on");
+        return Ok(None);
+    }
+    Ok(Some(loaded))
 }
 
 fn config_path(given: Option<&Path>) -> PathBuf {
@@ -295,17 +308,48 @@ fn init_logging(level: Option<&str>) -> Result<(), String> {
     Ok(())
 }
 
+/// Files whose presence marks a container: Docker's and Podman's.
+const CONTAINER_MARKER_FILES: [&str; 2] = ["/.dockerenv", "/run/.containerenv"];
+
 /// Running as root reads every file and writes checkpoints owned by root; the packages
 /// run the agent as its own user. Containers usually run as root in their own namespace.
 fn warn_if_root() {
     // SAFETY: geteuid has no preconditions and cannot fail.
     let euid = unsafe { libc::geteuid() };
-    let in_container = Path::new("/.dockerenv").exists()
-        || Path::new("/run/.containerenv").exists()
-        || std::env::var_os("KUBERNETES_SERVICE_HOST").is_some();
+    let in_container = in_container(|p| Path::new(p).exists(), |v| std::env::var_os(v));
     if euid == 0 && !in_container {
         tracing::warn!(
             "running as root; the packaged service runs as the unprivileged user kinesis-tail"
         );
+    }
+}
+
+/// True inside a container: a marker file exists (`/.dockerenv`, `/run/.containerenv`),
+/// or the environment says so (`KUBERNETES_SERVICE_HOST` in a Kubernetes pod, `container`
+/// set by systemd-nspawn, Podman, LXC).
+fn in_container(
+    exists: impl Fn(&str) -> bool,
+    env: impl Fn(&str) -> Option<std::ffi::OsString>,
+) -> bool {
+    CONTAINER_MARKER_FILES.iter().any(|f| exists(f))
+        || ["KUBERNETES_SERVICE_HOST", "container"]
+            .iter()
+            .any(|v| env(v).is_some_and(|s| !s.is_empty()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn containers_are_recognised_by_marker_files_and_environment() {
+        let none = |_: &str| None;
+        assert!(!in_container(|_| false, none));
+        assert!(in_container(|f| f == "/.dockerenv", none));
+        assert!(in_container(|f| f == "/run/.containerenv", none));
+        for var in ["KUBERNETES_SERVICE_HOST", "container"] {
+            assert!(in_container(|_| false, |v| (v == var).then(|| "x".into())));
+            assert!(!in_container(|_| false, |v| (v == var).then(|| "".into())));
+        }
     }
 }

@@ -605,7 +605,10 @@ impl Watcher {
                 Err(_) => send(Wake::Rescan),
             }
         };
-        match notify::recommended_watcher(handler) {
+        // Directory symlinks are not followed, as in the scan: a link to a large tree
+        // (or an NFS mount) would otherwise cost a watch per directory below it.
+        let config = notify::Config::default().with_follow_symlinks(false);
+        match <notify::RecommendedWatcher as notify::Watcher>::new(handler, config) {
             Ok(inner) => {
                 let mut w = Watcher {
                     inner,

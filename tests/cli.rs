@@ -149,3 +149,99 @@ fn readiness_and_stopping_are_sent_to_notify_socket() {
         .unwrap()
         .success());
 }
+
+/// The root warning: shown when the agent runs as root outside a container, never inside
+/// one (`KUBERNETES_SERVICE_HOST`, `container`, or a marker file such as `/.dockerenv`).
+/// Where a marker file exists (CI runs in Docker), the case without one is run in a
+/// private mount namespace whose root is an overlay of `/` that hides the markers, when
+/// the machine allows it (root, `unshare`, overlayfs).
+#[test]
+fn running_as_root_outside_a_container_warns_and_inside_does_not() {
+    const WARNING: &str = "running as root";
+    let s = Scratch::new();
+    append(&s.logs().join("a.log"), &["a line".to_string()]);
+    let cfg = s.simple_config("*.log", "");
+    let run = |env: &[(&str, &str)]| {
+        let mut c = command(&cfg);
+        c.args(["run", "--once"])
+            .env_remove("KUBERNETES_SERVICE_HOST")
+            .env_remove("container");
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        let out = c.output().unwrap();
+        assert!(out.status.success());
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let root = unsafe { libc::geteuid() } == 0;
+    let marker_file = CONTAINER_MARKER_FILES
+        .iter()
+        .any(|f| std::path::Path::new(f).exists());
+    let plain = run(&[]);
+    assert_eq!(
+        plain.contains(WARNING),
+        root && !marker_file,
+        "root: {root}, container marker file: {marker_file}\n{plain}"
+    );
+    for env in [
+        ("KUBERNETES_SERVICE_HOST", "10.0.0.1"),
+        ("container", "podman"),
+    ] {
+        let logs = run(&[env]);
+        assert!(!logs.contains(WARNING), "{env:?}:\n{logs}");
+    }
+    if root && marker_file {
+        match run_without_marker_files(&s, &cfg) {
+            Some(logs) => assert!(logs.contains(WARNING), "no marker file:\n{logs}"),
+            None => eprintln!("cannot hide the container marker files here; case not run"),
+        }
+    }
+}
+
+const CONTAINER_MARKER_FILES: [&str; 2] = ["/.dockerenv", "/run/.containerenv"];
+
+/// Runs `run --once` as root in a private mount namespace, chrooted into an overlay of
+/// `/` where the marker files are whited out; its stderr, or `None` when the namespace
+/// cannot be set up (no privilege, no overlayfs, scratch directory on another mount).
+fn run_without_marker_files(s: &Scratch, cfg: &std::path::Path) -> Option<String> {
+    let ov = s.path("ov");
+    for d in ["up", "work", "merged"] {
+        std::fs::create_dir_all(ov.join(d)).unwrap();
+    }
+    let kt = s.path("kt");
+    std::fs::copy(bin(), &kt).unwrap();
+    let (up, work, merged) = (ov.join("up"), ov.join("work"), ov.join("merged"));
+    let mut script = String::from("set -u\n");
+    for f in CONTAINER_MARKER_FILES {
+        script.push_str(&format!(
+            "if [ -e {f} ]; then mkdir -p \"$(dirname {up}{f})\" && mknod {up}{f} c 0 0 || exit 97; fi\n",
+            up = up.display()
+        ));
+    }
+    script.push_str(&format!(
+        "mount -t overlay overlay -o lowerdir=/,upperdir={up},workdir={work} {merged} || exit 97\n\
+         [ -x {merged}{kt} ] && [ -e {merged}{cfg} ] || exit 97\n\
+         exec chroot {merged} env -u KUBERNETES_SERVICE_HOST -u container \
+         AWS_EC2_METADATA_DISABLED=true {kt} -c {cfg} run --once\n",
+        up = up.display(),
+        work = work.display(),
+        merged = merged.display(),
+        kt = kt.display(),
+        cfg = cfg.display(),
+    ));
+    let out = Command::new("unshare")
+        .args(["-m", "sh", "-c", &script])
+        .output()
+        .ok()?;
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    match out.status.code() {
+        Some(0) => Some(stderr),
+        Some(97) => None,
+        // `unshare` itself refused (no privilege).
+        Some(1) if stderr.contains("unshare:") => None,
+        _ => panic!(
+            "the agent failed without marker files ({:?}):\n{stderr}",
+            out.status
+        ),
+    }
+}

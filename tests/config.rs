@@ -2,6 +2,8 @@
 //! `config.example.yaml`, error reporting, `conf.d/` and `agent.d/` merging, and inputs
 //! that must never make the loader panic.
 
+mod common;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -417,7 +419,7 @@ fn check_no_panic(text: &str) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(300))]
+    #![proptest_config(common::proptest_cases(300))]
 
     #[test]
     fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {

@@ -1,6 +1,8 @@
 //! Golden tests of the processor chain and the `process` subcommand's loop, an IMDS test
 //! server for ADDEC2METADATA, and record-ID uniqueness across rotation and truncation.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -645,7 +647,7 @@ fn ids_of(key: &FileKey, content: &[u8]) -> Vec<(RecordId, Vec<u8>)> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(64))]
+    #![proptest_config(common::proptest_cases(64))]
 
     /// A file is written, rotated (renamed: same identity, new file: new inode),
     /// truncated (new generation) and rewritten with the same bytes, then everything is

@@ -288,7 +288,7 @@ fn input_strategy() -> impl Strategy<Value = Vec<u8>> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(400))]
+    #![proptest_config(crate::test_util::proptest_cases(400))]
 
     #[test]
     fn any_chunking_gives_the_reference_records(

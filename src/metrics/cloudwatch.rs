@@ -150,21 +150,23 @@ pub struct Publisher {
 
 /// The CloudWatch client of `config`: the shared credentials, timeouts and HTTP client
 /// of [`crate::aws`], with `cloudwatch.endpoint` and `cloudwatch.region`.
-pub async fn client(config: &Config) -> aws_sdk_cloudwatch::Client {
-    let base = crate::aws::sdk_config(config).await;
-    crate::aws::cloudwatch_client(config, &base)
+pub async fn client(
+    config: &Config,
+) -> Result<aws_sdk_cloudwatch::Client, crate::aws::CaBundleError> {
+    let base = crate::aws::sdk_config(config).await?;
+    Ok(crate::aws::cloudwatch_client(config, &base))
 }
 
 impl Publisher {
     /// A publisher for the flows of `config`, with its client.
-    pub async fn from_config(config: &Config) -> Publisher {
+    pub async fn from_config(config: &Config) -> Result<Publisher, crate::aws::CaBundleError> {
         let destinations: Vec<Destination> =
             config.flows.iter().map(|f| f.destination.clone()).collect();
-        Publisher::new(
-            client(config).await,
+        Ok(Publisher::new(
+            client(config).await?,
             config.cloudwatch.namespace.clone(),
             &destinations,
-        )
+        ))
     }
 
     /// A publisher for flows whose destinations are `destinations` (in flow order), whose

@@ -132,7 +132,7 @@ pub const SHUTDOWN_FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Starts the observers `config` asks for: CloudWatch when `cloudwatch.emitMetrics` and
 /// at least one flow goes to Kinesis or Firehose, `/metrics` and `/health` when `metrics.listenAddress` is set. Fails only when the
-/// listen address cannot be bound. Makes no AWS call.
+/// listen address cannot be bound or `AWS_CA_BUNDLE` cannot be used. Makes no AWS call.
 pub async fn spawn(config: &Config, stats: Arc<Stats>) -> std::io::Result<Observers> {
     let stop = CancellationToken::new();
     let (http, http_address) = match config.metrics_listen_address {
@@ -154,7 +154,9 @@ pub async fn spawn(config: &Config, stats: Arc<Stats>) -> std::io::Result<Observ
         tracing::debug!("no Kinesis or Firehose flow: CloudWatch metrics are not sent");
     }
     let cloudwatch = if config.cloudwatch.emit_metrics && aws_flows {
-        let publisher = cloudwatch::Publisher::from_config(config).await;
+        let publisher = cloudwatch::Publisher::from_config(config)
+            .await
+            .map_err(std::io::Error::other)?;
         Some(tokio::spawn(
             publisher.run(
                 stats,

@@ -429,7 +429,7 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(3000))]
+        #![proptest_config(crate::test_util::proptest_cases(3000))]
 
         /// Whenever the fast parser answers, the pattern agrees with it exactly.
         #[test]

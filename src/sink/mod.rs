@@ -29,7 +29,8 @@ pub enum Sink {
 
 impl Sink {
     /// Builds the sink of `flow`. Makes no network call (credentials are resolved at the
-    /// first request).
+    /// first request). Fails when `outputFile` cannot be opened or `AWS_CA_BUNDLE` cannot
+    /// be used.
     pub async fn new(
         config: &Config,
         flow: &FlowConfig,
@@ -43,7 +44,7 @@ impl Sink {
                 stats,
             )?)),
             Destination::KinesisStream(stream) => {
-                let base = crate::aws::sdk_config(config).await;
+                let base = crate::aws::sdk_config(config).await?;
                 let region = crate::aws::service_region(&config.kinesis, &base);
                 let client = crate::aws::kinesis_client(config, &base);
                 Ok(Sink::Kinesis(kinesis::KinesisSink::new(
@@ -55,7 +56,7 @@ impl Sink {
                 )))
             }
             Destination::DeliveryStream(stream) => {
-                let base = crate::aws::sdk_config(config).await;
+                let base = crate::aws::sdk_config(config).await?;
                 let region = crate::aws::service_region(&config.firehose, &base);
                 let client = crate::aws::firehose_client(config, &base);
                 Ok(Sink::Firehose(firehose::FirehoseSink::new(

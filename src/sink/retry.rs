@@ -103,6 +103,16 @@ where
             (Failure::Fatal, text)
         }
         SdkError::ConstructionFailure(_) => (Failure::Fatal, text),
+        // A certificate that is not trusted does not become trusted by retrying sooner:
+        // one ERROR that says what to do.
+        SdkError::DispatchFailure(_) if text.contains("invalid peer certificate") => (
+            Failure::Fatal,
+            format!(
+                "the endpoint's TLS certificate is not trusted (behind a private CA or a \
+                 TLS-inspecting proxy, set {} to its PEM bundle): {text}",
+                crate::aws::CA_BUNDLE_ENV
+            ),
+        ),
         _ => (Failure::Service, text),
     }
 }
@@ -306,6 +316,26 @@ mod tests {
         assert_eq!(classify(None, Some(500)), Failure::Service);
         assert_eq!(classify(None, Some(429)), Failure::Throttled);
         assert_eq!(classify(None, Some(403)), Failure::Fatal);
+    }
+
+    #[test]
+    fn an_untrusted_certificate_is_fatal_and_names_aws_ca_bundle() {
+        use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+        use aws_smithy_runtime_api::client::result::{ConnectorError, SdkError};
+        let io = std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "invalid peer certificate: UnknownIssuer",
+        );
+        let err: SdkError<aws_sdk_kinesis::Error, HttpResponse> =
+            SdkError::dispatch_failure(ConnectorError::io(Box::new(io)));
+        let (failure, cause) = classify_sdk(&err);
+        assert_eq!(failure, Failure::Fatal);
+        assert!(cause.contains("AWS_CA_BUNDLE"), "{cause}");
+        assert!(cause.contains("UnknownIssuer"), "{cause}");
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        let err: SdkError<aws_sdk_kinesis::Error, HttpResponse> =
+            SdkError::dispatch_failure(ConnectorError::io(Box::new(refused)));
+        assert_eq!(classify_sdk(&err).0, Failure::Service);
     }
 
     #[test]

@@ -186,11 +186,17 @@ pub fn save(path: &Path, checkpoints: &Checkpoints) -> io::Result<()> {
             .create(&dir)?;
     }
     let tmp = PathBuf::from(format!("{}.tmp", path.display()));
+    // A leftover temporary file (a crash, an older agent) is removed rather than reused:
+    // it could have a wider mode, or be a symlink to another file. `create_new` then
+    // makes a fresh file with mode 0640 (less the umask) and never follows a link.
+    match fs::remove_file(&tmp) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
     {
         let mut f = OpenOptions::new()
             .write(true)
-            .create(true)
-            .truncate(true)
+            .create_new(true)
             .mode(0o640)
             .open(&tmp)?;
         f.write_all(&to_bytes(checkpoints))?;
@@ -258,6 +264,32 @@ mod tests {
         assert_eq!(r.checkpoints, sample());
         let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode & 0o027, 0, "mode {mode:o} must be 0640 or stricter");
+    }
+
+    #[test]
+    fn a_leftover_temporary_file_is_replaced_not_reused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("checkpoints");
+        let tmp = dir.path().join("checkpoints.tmp");
+        // World-writable leftover: the new file must not inherit its mode.
+        fs::write(&tmp, b"old").unwrap();
+        fs::set_permissions(&tmp, fs::Permissions::from_mode(0o666)).unwrap();
+        save(&path, &sample()).unwrap();
+        let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode & 0o027, 0, "mode {mode:o} must be 0640 or stricter");
+        assert_eq!(load(&path).checkpoints, sample());
+        // A symlink planted at the temporary path: its target is left alone.
+        let target = dir.path().join("victim");
+        fs::write(&target, b"untouched").unwrap();
+        std::os::unix::fs::symlink(&target, &tmp).unwrap();
+        save(&path, &sample()).unwrap();
+        assert_eq!(fs::read(&target).unwrap(), b"untouched");
+        assert!(!fs::symlink_metadata(&path)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(load(&path).checkpoints, sample());
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! first wildcard) is the root that is scanned and watched: non-recursively when only the
 //! last component has wildcards, recursively otherwise (`/var/log/**/*.log`,
 //! `/var/lib/docker/containers/*/*.log`). Directory symlinks are not followed while
-//! walking, so a symlink loop cannot trap the scan; symlinked files are followed.
+//! walking (nor by the daemon's recursive inotify watch), so a symlink loop cannot trap
+//! the scan and a link to a large tree costs nothing; symlinked files are followed.
 //!
 //! Candidates that cannot be tailed (compressed names, directories, FIFOs, sockets,
 //! dangling links, unreadable files) are reported once per path and reason.

@@ -191,3 +191,15 @@ pub fn assert_all_delivered(expected: &[String], got: &[String]) -> usize {
     );
     got.len().saturating_sub(c.len())
 }
+
+/// The configuration of a property test: `cases` cases, unless `PROPTEST_CASES` is set,
+/// which then wins (`ProptestConfig::with_cases` alone would ignore it). A long run:
+/// `PROPTEST_CASES=100000 cargo test --test config`.
+pub fn proptest_cases(cases: u32) -> proptest::test_runner::Config {
+    let from_env = proptest::test_runner::Config::default();
+    if std::env::var_os("PROPTEST_CASES").is_some() {
+        from_env
+    } else {
+        proptest::test_runner::Config { cases, ..from_env }
+    }
+}

@@ -190,6 +190,42 @@ fn restart_resumes_by_identity_even_after_a_rename() {
     );
 }
 
+/// Issue 9, found by the crash torture test: while the agent was stopped, its file was
+/// copytruncated and then renamed out of the pattern (two rotations). The unread rest of
+/// the checkpointed content is in the copy, and the renamed file holds lines written after
+/// the truncation, which no checkpoint knew of: both are shipped, nothing twice.
+#[test]
+fn copytruncate_then_rename_while_stopped_loses_nothing() {
+    let s = Scratch::new();
+    let cfg = s.simple_config("app.log", "");
+    let log = s.logs().join("app.log");
+    let a = numbered("a", 0..100);
+    append(&log, &a);
+    assert!(run_once(&cfg).status.success());
+    // While the agent is down: more lines, copytruncate, more lines, rename, a new file.
+    let b = numbered("b", 0..50);
+    append(&log, &b);
+    fs::copy(&log, s.logs().join("app.log.1")).unwrap();
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&log)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    let c = numbered("c", 0..40);
+    append(&log, &c);
+    fs::rename(&log, s.logs().join("app.log.2")).unwrap();
+    let d = numbered("d", 0..30);
+    append(&log, &d);
+    assert!(run_once(&cfg).status.success());
+    let got = lines(&s.out());
+    let mut expected = a;
+    expected.extend(b);
+    expected.extend(c);
+    expected.extend(d);
+    assert_eq!(assert_all_delivered(&expected, &got), 0, "nothing twice");
+}
+
 #[test]
 fn end_of_file_applies_only_to_files_present_at_first_start() {
     let s = Scratch::new();

@@ -113,6 +113,17 @@ pub fn spawn_with_env(config: &Path, log: &Path, env: &[(&str, &str)]) -> Child 
         .unwrap()
 }
 
+/// The agent, killed when dropped: a failing test leaves no process behind.
+pub struct Agent(pub Child);
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        // A child already reaped is not signalled again.
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 pub fn sigterm(child: &Child) {
     unsafe {
         libc::kill(child.id() as i32, libc::SIGTERM);

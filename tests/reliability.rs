@@ -179,13 +179,14 @@ async fn drained(port: u16, lines: u64, limit: Duration) -> bool {
 }
 
 /// SIGTERM, and a clean exit.
-async fn stop_agent(mut child: std::process::Child) {
-    common::sigterm(&child);
-    let status =
-        tokio::task::spawn_blocking(move || common::wait_exit(&mut child, Duration::from_secs(30)))
-            .await
-            .unwrap()
-            .expect("the agent exits on SIGTERM");
+async fn stop_agent(mut agent: common::Agent) {
+    common::sigterm(&agent.0);
+    let status = tokio::task::spawn_blocking(move || {
+        common::wait_exit(&mut agent.0, Duration::from_secs(30))
+    })
+    .await
+    .unwrap()
+    .expect("the agent exits on SIGTERM");
     assert!(status.success());
 }
 
@@ -213,8 +214,8 @@ async fn a_one_minute_outage_pauses_reading_and_loses_nothing() {
     let port = support::free_port();
     let cfg = config(&s, &proxy.endpoint, &[("app.log", "outage")], port);
     let log = s.path("agent.log");
-    let child = common::spawn(&cfg, &log);
-    let pid = child.id();
+    let child = common::Agent(common::spawn(&cfg, &log));
+    let pid = child.0.id();
     started(&log).await;
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -391,7 +392,7 @@ async fn a_throttling_storm_is_logged_once_a_minute_per_flow_and_loses_nothing()
         port,
     );
     let log = s.path("agent.log");
-    let child = common::spawn(&cfg, &log);
+    let child = common::Agent(common::spawn(&cfg, &log));
     started(&log).await;
 
     proxy.set_faults(Faults {

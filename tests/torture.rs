@@ -201,7 +201,7 @@ fn rotation_and_sigkill_torture_loses_nothing() {
         rng = rng
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
-        let mut child = spawn_with_env(&cfg, &s.path("agent.log"), &env);
+        let mut agent = Agent(spawn_with_env(&cfg, &s.path("agent.log"), &env));
         let aimed = k % 2 == 1;
         if aimed {
             // This run has caught up with the writer (within a second of lines) ...
@@ -237,7 +237,7 @@ fn rotation_and_sigkill_torture_loses_nothing() {
         } else {
             std::thread::sleep(Duration::from_millis(100 + (rng >> 33) % 2400));
         }
-        sigkill(&mut child);
+        sigkill(&mut agent.0);
         // What the kill left: a whole checkpoint file (old or new), and for an aimed kill
         // a torn temporary file.
         if let Ok(bytes) = fs::read(s.checkpoints()) {
@@ -257,7 +257,7 @@ fn rotation_and_sigkill_torture_loses_nothing() {
     let kills = cuts.len();
     let killing = t0.elapsed();
     // The last run catches up and is stopped cleanly.
-    let mut child = spawn_with_env(&cfg, &s.path("agent.log"), &env);
+    let mut last = Agent(spawn_with_env(&cfg, &s.path("agent.log"), &env));
     stop.store(true, Ordering::Relaxed);
     writer.join().unwrap();
     let (renames, copytruncates) = rotator.join().unwrap();
@@ -274,8 +274,8 @@ fn rotation_and_sigkill_torture_loses_nothing() {
         }
         std::thread::sleep(Duration::from_millis(200));
     }
-    sigterm(&child);
-    let status = wait_exit(&mut child, Duration::from_secs(20)).expect("agent exits on SIGTERM");
+    sigterm(&last.0);
+    let status = wait_exit(&mut last.0, Duration::from_secs(20)).expect("agent exits on SIGTERM");
     assert!(status.success());
 
     let out = fs::read(s.out()).unwrap();

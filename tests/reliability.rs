@@ -210,6 +210,10 @@ async fn a_one_minute_outage_pauses_reading_and_loses_nothing() {
     let client = support::kinesis(&moto.endpoint);
     support::create_stream(&client, "outage", 2).await;
     let proxy = Proxy::start(&moto.endpoint).await;
+    proxy.set_faults(Faults {
+        forget_seen_data: true,
+        ..Faults::default()
+    });
     let s = common::Scratch::new();
     let port = support::free_port();
     let cfg = config(&s, &proxy.endpoint, &[("app.log", "outage")], port);

@@ -401,7 +401,8 @@ fn a_corrupt_checkpoint_file_is_moved_aside_and_the_agent_starts() {
 fn shipping_goes_on_while_checkpoints_cannot_be_written_and_they_catch_up() {
     let s = Scratch::new();
     // The checkpoint's directory is a regular file: every write fails (as on a read-only
-    // or full disk, which a test cannot arrange as root without mounts).
+    // or full disk, which a test cannot arrange as root without mounts; the tests with
+    // real full and read-only filesystems are below).
     let blocker = s.path("state");
     fs::write(&blocker, b"not a directory").unwrap();
     let cfg = s.simple_config("*.log", "");

@@ -869,7 +869,8 @@ impl Loop<'_> {
     /// truncated) still hold bytes never shipped. They are found next to where they were,
     /// by inode or by first line, and read to their end.
     fn recover_after_restart(&mut self) {
-        for (key, offset, path) in self.checkpoints.entries() {
+        let entries = self.checkpoints.entries();
+        for &(key, offset, ref path) in &entries {
             let Some(dir) = path.parent().map(Path::to_path_buf) else {
                 continue;
             };
@@ -890,7 +891,9 @@ impl Loop<'_> {
             }
             if !self.readers.contains_key(&inode) {
                 // Renamed out of the pattern?
-                self.recover(&dir, Want::Inode { key, offset });
+                if !self.recover(&dir, Want::Inode { key, offset }) {
+                    self.recover_truncated_then_renamed(&dir, key, offset, &entries);
+                }
             } else {
                 // Truncated in place: the bytes after the checkpoint are in its copy.
                 self.recover(
@@ -906,11 +909,84 @@ impl Loop<'_> {
         }
     }
 
-    /// Looks in `dir` for a file that holds the unread rest of another one, and reads it to
-    /// its end (it is outside the pattern, so it is treated as gone).
-    fn recover(&mut self, dir: &Path, want: Want) {
-        let Ok(entries) = std::fs::read_dir(dir) else {
+    /// Two rotations while the agent was stopped: the checkpointed file was truncated in
+    /// place (copytruncate), written again, then renamed out of the pattern. Its inode is
+    /// found next to where it was, holding other content than the checkpoint's (another
+    /// first line, or less than the checkpointed offset). The checkpointed content's
+    /// unread rest is in the copy; the file itself holds what was written after the
+    /// truncation, which no checkpoint knew of, so it is read from its start (unless
+    /// another entry of `entries` knows that content: its own recovery reads it).
+    fn recover_truncated_then_renamed(
+        &mut self,
+        dir: &Path,
+        key: FileKey,
+        offset: u64,
+        entries: &[(FileKey, u64, PathBuf)],
+    ) {
+        use std::os::unix::fs::MetadataExt;
+        let Ok(listing) = std::fs::read_dir(dir) else {
             return;
+        };
+        let found = listing.flatten().find_map(|e| {
+            let meta = e.metadata().ok()?;
+            (meta.is_file() && (meta.dev(), meta.ino()) == (key.dev, key.ino))
+                .then(|| (e.path(), meta.len()))
+        });
+        let Some((path, size)) = found else { return };
+        if !self.pattern_allows_name(&path) || self.readers.contains_key(&(key.dev, key.ino)) {
+            return;
+        }
+        let Ok(file) = tfile::open_nonblocking(&path) else {
+            return;
+        };
+        // `None`: no whole first line, nothing written after the truncation yet.
+        let Ok(fp) = tfile::fingerprint(&file) else {
+            return;
+        };
+        if fp == Some(key.fingerprint) && size >= offset {
+            // Not truncated: fully shipped (Want::Inode found nothing past the offset).
+            return;
+        }
+        self.recover(
+            dir,
+            Want::Copy {
+                fingerprint: key.fingerprint,
+                head: None,
+                id_key: key,
+                offset,
+            },
+        );
+        let Some(fp) = fp else { return };
+        if self.readers.contains_key(&(key.dev, key.ino)) {
+            return;
+        }
+        let same_inode = entries
+            .iter()
+            .filter(|(k, _, _)| (k.dev, k.ino) == (key.dev, key.ino));
+        if same_inode
+            .clone()
+            .any(|(k, _, _)| *k != key && k.fingerprint == fp)
+        {
+            return;
+        }
+        let generation = same_inode.map(|(k, _, _)| k.generation).max().unwrap_or(0) + 1;
+        let new = FileKey {
+            fingerprint: fp,
+            generation,
+            ..key
+        };
+        tracing::info!(
+            "{} was truncated and renamed since its checkpoint; reading what it holds now from its start",
+            path.display()
+        );
+        self.read_rotated(path, file, size, new, new, 0);
+    }
+
+    /// Looks in `dir` for a file that holds the unread rest of another one, and reads it to
+    /// its end (it is outside the pattern, so it is treated as gone). True when found.
+    fn recover(&mut self, dir: &Path, want: Want) -> bool {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return false;
         };
         for entry in entries.flatten() {
             let path = entry.path();
@@ -976,36 +1052,51 @@ impl Loop<'_> {
                 path.display(),
                 meta.len() - offset
             );
-            self.checkpoints.open(key, &path, offset);
-            let head = tfile::head(&file, HEAD_BYTES.min(meta.len())).unwrap_or((0, 0));
-            let now = Instant::now();
-            self.open += 1;
-            self.readers.insert(
-                inode,
-                Reader {
-                    path,
-                    dev: inode.0,
-                    ino: inode.1,
-                    file: Some(file),
-                    phase: Phase::Reading {
-                        key,
-                        id_key,
-                        framer: Framer::new(self.flow, offset, self.framer_cap),
-                        covered: offset,
-                        head,
-                    },
-                    offset,
-                    size: meta.len(),
-                    dirty: true,
-                    at_eof: false,
-                    gone: Some((now, false)),
-                    renamed: true,
-                    last_growth: now,
-                    last_used: now,
-                },
-            );
-            return;
+            self.read_rotated(path, file, meta.len(), key, id_key, offset);
+            return true;
         }
+        false
+    }
+
+    /// Reads `file` (`size` bytes, outside the pattern, so treated as gone) from `offset`
+    /// to its end as `key`.
+    fn read_rotated(
+        &mut self,
+        path: PathBuf,
+        file: File,
+        size: u64,
+        key: FileKey,
+        id_key: FileKey,
+        offset: u64,
+    ) {
+        self.checkpoints.open(key, &path, offset);
+        let head = tfile::head(&file, HEAD_BYTES.min(size)).unwrap_or((0, 0));
+        let now = Instant::now();
+        self.open += 1;
+        self.readers.insert(
+            (key.dev, key.ino),
+            Reader {
+                path,
+                dev: key.dev,
+                ino: key.ino,
+                file: Some(file),
+                phase: Phase::Reading {
+                    key,
+                    id_key,
+                    framer: Framer::new(self.flow, offset, self.framer_cap),
+                    covered: offset,
+                    head,
+                },
+                offset,
+                size,
+                dirty: true,
+                at_eof: false,
+                gone: Some((now, false)),
+                renamed: true,
+                last_growth: now,
+                last_used: now,
+            },
+        );
     }
 
     /// Compressed files are never read, not even to recover a rotated file.

@@ -190,6 +190,42 @@ fn restart_resumes_by_identity_even_after_a_rename() {
     );
 }
 
+/// Issue 9, found by the crash torture test: while the agent was stopped, its file was
+/// copytruncated and then renamed out of the pattern (two rotations). The unread rest of
+/// the checkpointed content is in the copy, and the renamed file holds lines written after
+/// the truncation, which no checkpoint knew of: both are shipped, nothing twice.
+#[test]
+fn copytruncate_then_rename_while_stopped_loses_nothing() {
+    let s = Scratch::new();
+    let cfg = s.simple_config("app.log", "");
+    let log = s.logs().join("app.log");
+    let a = numbered("a", 0..100);
+    append(&log, &a);
+    assert!(run_once(&cfg).status.success());
+    // While the agent is down: more lines, copytruncate, more lines, rename, a new file.
+    let b = numbered("b", 0..50);
+    append(&log, &b);
+    fs::copy(&log, s.logs().join("app.log.1")).unwrap();
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&log)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    let c = numbered("c", 0..40);
+    append(&log, &c);
+    fs::rename(&log, s.logs().join("app.log.2")).unwrap();
+    let d = numbered("d", 0..30);
+    append(&log, &d);
+    assert!(run_once(&cfg).status.success());
+    let got = lines(&s.out());
+    let mut expected = a;
+    expected.extend(b);
+    expected.extend(c);
+    expected.extend(d);
+    assert_eq!(assert_all_delivered(&expected, &got), 0, "nothing twice");
+}
+
 #[test]
 fn end_of_file_applies_only_to_files_present_at_first_start() {
     let s = Scratch::new();
@@ -365,7 +401,8 @@ fn a_corrupt_checkpoint_file_is_moved_aside_and_the_agent_starts() {
 fn shipping_goes_on_while_checkpoints_cannot_be_written_and_they_catch_up() {
     let s = Scratch::new();
     // The checkpoint's directory is a regular file: every write fails (as on a read-only
-    // or full disk, which a test cannot arrange as root without mounts).
+    // or full disk, which a test cannot arrange as root without mounts; the tests with
+    // real full and read-only filesystems are below).
     let blocker = s.path("state");
     fs::write(&blocker, b"not a directory").unwrap();
     let cfg = s.simple_config("*.log", "");
@@ -426,4 +463,212 @@ fn a_panic_ends_the_process_and_the_next_start_loses_nothing() {
     let out = run_once(&cfg);
     assert!(out.status.success());
     assert_all_delivered(&expected, &lines(&s.out()));
+}
+
+/// A tmpfs mounted on a directory, unmounted when dropped (also when a test fails).
+struct Tmpfs {
+    dir: std::path::PathBuf,
+}
+
+impl Tmpfs {
+    /// Mounts a tmpfs of `size` on `dir`; `None` (with a message) where mounting is not
+    /// permitted (not root, or a container without the capability).
+    fn mount(dir: &std::path::Path, size: &str) -> Option<Tmpfs> {
+        fs::create_dir_all(dir).unwrap();
+        let out = std::process::Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0750"),
+                "tmpfs",
+            ])
+            .arg(dir)
+            .output();
+        match out {
+            Ok(o) if o.status.success() => Some(Tmpfs {
+                dir: dir.to_path_buf(),
+            }),
+            Ok(o) => {
+                eprintln!(
+                    "SKIPPED: cannot mount a tmpfs here ({}); the full and read-only \
+                     checkpoint directory test needs root with CAP_SYS_ADMIN",
+                    String::from_utf8_lossy(&o.stderr).trim()
+                );
+                None
+            }
+            Err(e) => {
+                eprintln!("SKIPPED: cannot run mount ({e})");
+                None
+            }
+        }
+    }
+
+    fn remount(&self, mode: &str) {
+        let status = std::process::Command::new("mount")
+            .args(["-o", &format!("remount,{mode}")])
+            .arg(&self.dir)
+            .status()
+            .unwrap();
+        assert!(status.success(), "mount -o remount,{mode}");
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.dir)
+            .status();
+    }
+}
+
+/// The offset of the only entry of the checkpoint file, if it is whole.
+fn checkpointed_offset(s: &Scratch) -> Option<u64> {
+    let v: serde_json::Value = serde_json::from_slice(&fs::read(s.checkpoints()).ok()?).ok()?;
+    let flows = v["flows"].as_object()?;
+    let entries = flows.values().next()?.as_array()?;
+    entries.first()?["offset"].as_u64()
+}
+
+/// Waits until the checkpoint file says `offset`.
+fn wait_checkpointed(s: &Scratch, offset: u64, limit: Duration) -> bool {
+    let deadline = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < deadline {
+        if checkpointed_offset(s) == Some(offset) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum DiskTrouble {
+    Full,
+    ReadOnly,
+}
+
+/// Issue 9: the checkpoint directory is a real filesystem that fills up or turns
+/// read-only while the agent runs. Shipping goes on; the failure is logged once, naming
+/// the checkpoint file and the errno; the checkpoint on disk stays the last whole one; and
+/// once the filesystem is writable again the checkpoint catches up within seconds.
+fn checkpoint_filesystem_trouble(trouble: DiskTrouble) {
+    let s = Scratch::new();
+    let Some(fs_) = Tmpfs::mount(&s.path("state"), "64k") else {
+        return;
+    };
+    let cfg = s.simple_config("*.log", "");
+    let log = s.logs().join("a.log");
+    let agent_log = s.path("agent.log");
+    let mut agent = Agent(spawn(&cfg, &agent_log));
+    append(&log, &numbered("a", 0..50));
+    let before = fs::metadata(&log).unwrap().len();
+    assert_eq!(
+        wait_until(&s.out(), Duration::from_secs(10), |l| l.len() >= 50).len(),
+        50
+    );
+    assert!(
+        wait_checkpointed(&s, before, Duration::from_secs(10)),
+        "checkpointed before the trouble"
+    );
+
+    let filler = s.path("state/filler");
+    let (errno, text) = match trouble {
+        DiskTrouble::Full => {
+            // Fill the filesystem to the last block.
+            use std::io::Write;
+            let mut f = fs::File::create(&filler).unwrap();
+            let chunk = [0u8; 4096];
+            let err = loop {
+                if let Err(e) = f.write_all(&chunk) {
+                    break e;
+                }
+            };
+            assert_eq!(err.raw_os_error(), Some(libc::ENOSPC));
+            (libc::ENOSPC, "No space left on device")
+        }
+        DiskTrouble::ReadOnly => {
+            fs_.remount("ro");
+            (libc::EROFS, "Read-only file system")
+        }
+    };
+    let errors_before = fs::read_to_string(&agent_log)
+        .unwrap()
+        .matches("cannot write checkpoint file")
+        .count();
+    assert_eq!(errors_before, 0);
+
+    // Lines keep coming and are shipped; several checkpoint writes fail meanwhile.
+    for i in 0..4 {
+        append(&log, &numbered(&format!("b{i}"), 0..25));
+        std::thread::sleep(Duration::from_millis(800));
+    }
+    let during = fs::metadata(&log).unwrap().len();
+    let got = wait_until(&s.out(), Duration::from_secs(10), |l| l.len() >= 150);
+    assert_eq!(got.len(), 150, "shipping continues");
+    std::thread::sleep(Duration::from_millis(1500));
+    let text_log = fs::read_to_string(&agent_log).unwrap();
+    let errors: Vec<&str> = text_log
+        .lines()
+        .filter(|l| l.contains("cannot write checkpoint file"))
+        .collect();
+    eprintln!(
+        "checkpoint filesystem {}:",
+        if trouble == DiskTrouble::Full {
+            "full"
+        } else {
+            "read-only"
+        }
+    );
+    for e in &errors {
+        eprintln!("  {e}");
+    }
+    assert_eq!(
+        errors.len(),
+        1,
+        "reported once (at most once a minute), not at every attempt"
+    );
+    assert!(
+        errors[0].contains(&s.checkpoints().display().to_string())
+            && errors[0].contains(text)
+            && errors[0].contains(&format!("os error {errno}")),
+        "names the file and the errno: {}",
+        errors[0]
+    );
+    assert_eq!(
+        checkpointed_offset(&s),
+        Some(before),
+        "the checkpoint on disk is the last whole one"
+    );
+
+    // The filesystem is writable again: the checkpoint catches up.
+    match trouble {
+        DiskTrouble::Full => fs::remove_file(&filler).unwrap(),
+        DiskTrouble::ReadOnly => fs_.remount("rw"),
+    }
+    let caught_up = wait_checkpointed(&s, during, Duration::from_secs(10));
+    sigterm(&agent.0);
+    let status = wait_exit(&mut agent.0, Duration::from_secs(15)).expect("exits on SIGTERM");
+    assert!(status.success());
+    assert!(
+        caught_up,
+        "checkpoints caught up once the filesystem was back"
+    );
+    assert!(fs::read_to_string(&agent_log)
+        .unwrap()
+        .contains("written again"));
+    // A restart resumes there: nothing is shipped twice.
+    assert!(run_once(&cfg).status.success());
+    assert_eq!(lines(&s.out()).len(), 150, "no line shipped twice");
+}
+
+#[test]
+fn a_full_checkpoint_filesystem_is_reported_and_shipping_goes_on() {
+    checkpoint_filesystem_trouble(DiskTrouble::Full);
+}
+
+#[test]
+fn a_read_only_checkpoint_filesystem_is_reported_and_shipping_goes_on() {
+    checkpoint_filesystem_trouble(DiskTrouble::ReadOnly);
 }

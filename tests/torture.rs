@@ -1,20 +1,29 @@
 //! The tailing torture test (issue 3): a writer at ≥ 5,000 lines/s rotating every 1–3 s,
 //! alternating rename+create and copytruncate, while the agent is killed with SIGKILL and
 //! restarted. Every line must arrive; duplicates are counted and reported.
+//!
+//! Issue 9: at least 20 kills, half of them inside a checkpoint write (see the comment at
+//! the kill loop for how they are made to land there); duplicates are reported per kill.
 
 mod common;
 
 use std::collections::HashSet;
 use std::fs;
 use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use common::*;
+use kinesis_tail::tail::checkpoint::PAUSE_IN_WRITE_ENV;
+use kinesis_tail::tail::file::fingerprint;
 
 const RATE_PER_SEC: u64 = 6000;
-const WRITE_FOR: Duration = Duration::from_secs(14);
+/// SIGKILLs, half of them inside a checkpoint write.
+const KILLS: usize = 24;
+/// How long the agent pauses halfway through each checkpoint write (a test hook).
+const CHECKPOINT_PAUSE: Duration = Duration::from_millis(250);
 const PAD: &str = "GET /api/v1/orders?id=42 HTTP/1.1 200 512 Mozilla/5.0 (X11; Linux x86_64)";
 
 fn seqs(bytes: &[u8]) -> Vec<u64> {
@@ -32,6 +41,56 @@ fn seqs(bytes: &[u8]) -> Vec<u64> {
         }
     }
     out
+}
+
+/// Polls `cond` `every` so often for at most `limit`.
+fn poll(limit: Duration, every: Duration, cond: impl Fn() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    while !cond() {
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(every);
+    }
+    true
+}
+
+/// The highest sequence number in the last 64 KiB of `out`.
+fn last_seq(out: &Path) -> Option<u64> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = fs::File::open(out).ok()?;
+    let len = f.metadata().ok()?.len();
+    f.seek(SeekFrom::Start(len.saturating_sub(64 * 1024)))
+        .ok()?;
+    let mut tail = Vec::new();
+    f.read_to_end(&mut tail).ok()?;
+    seqs(&tail).into_iter().max()
+}
+
+/// True when the checkpoint file `cp` has an entry for what `log` holds now (its inode
+/// and first line).
+fn checkpointed(cp: &Path, log: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(f) = fs::File::open(log) else {
+        return false;
+    };
+    let (Ok(meta), Ok(Some(fp))) = (f.metadata(), fingerprint(&f)) else {
+        return false;
+    };
+    let fp = format!("{fp:016x}");
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(&fs::read(cp).unwrap_or_default())
+    else {
+        return false;
+    };
+    v["flows"].as_object().is_some_and(|flows| {
+        flows
+            .values()
+            .flat_map(|e| e.as_array())
+            .flatten()
+            .any(|e| {
+                e["ino"].as_u64() == Some(meta.ino()) && e["fingerprint"].as_str() == Some(&fp)
+            })
+    })
 }
 
 #[test]
@@ -78,6 +137,7 @@ fn rotation_and_sigkill_torture_loses_nothing() {
     };
     let rotator = {
         let (stop, log, dir, lock) = (stop.clone(), log.clone(), s.logs(), rotate_lock.clone());
+        let cp = s.checkpoints();
         std::thread::spawn(move || {
             let mut i = 0u32;
             let mut rng = 12345u64;
@@ -87,9 +147,18 @@ fn rotation_and_sigkill_torture_loses_nothing() {
                     .wrapping_mul(6364136223846793005)
                     .wrapping_add(1442695040888963407);
                 std::thread::sleep(Duration::from_millis(1000 + (rng >> 33) % 2000));
+                // The guarantee is for a file the agent has checkpointed: a file created
+                // and rotated away while no run of the agent lived long enough to write a
+                // checkpoint is out of any agent's reach (nothing on disk names it). With
+                // a kill about every second that would happen, so a file is rotated only
+                // once the checkpoint file on disk names it.
+                let named = poll(Duration::from_secs(20), Duration::from_millis(20), || {
+                    stop.load(Ordering::Relaxed) || checkpointed(&cp, &log)
+                });
                 if stop.load(Ordering::Relaxed) || !log.exists() {
                     continue;
                 }
+                assert!(named, "the agent checkpointed the live file within 20 s");
                 i += 1;
                 let target = dir.join(format!("app.log.{i}"));
                 if i.is_multiple_of(2) {
@@ -111,20 +180,84 @@ fn rotation_and_sigkill_torture_loses_nothing() {
         })
     };
 
+    // The kills. Odd ones land inside a checkpoint write: the agent runs with a test hook
+    // (`KINESIS_TAIL_TEST_CHECKPOINT_PAUSE_MS`) that pauses halfway through writing
+    // `<checkpointFile>.tmp`, so the temporary file exists, torn, for CHECKPOINT_PAUSE.
+    // Once the agent has caught up with the writer and then written one whole checkpoint
+    // (so that its progress is on disk), the test waits for the tmp file to appear again
+    // (polling every 2 ms) and kills the agent while it is there. The tmp file left behind
+    // is checked to be torn, and the checkpoint file to be whole. Even ones land at random
+    // offsets from 0.1 s to 2.5 s after the start, anywhere: during start-up, catching up,
+    // or a checkpoint write.
+    let tmp = PathBuf::from(format!("{}.tmp", s.checkpoints().display()));
+    let pause = CHECKPOINT_PAUSE.as_millis().to_string();
+    let env = [(PAUSE_IN_WRITE_ENV, pause.as_str())];
     let t0 = Instant::now();
-    let mut kills = 0;
-    let mut child = spawn(&cfg, &s.path("agent.log"));
     let mut rng = 987654321u64;
-    while t0.elapsed() < WRITE_FOR {
+    // Length of the output after each kill: what each run of the agent wrote.
+    let mut cuts = Vec::new();
+    let mut in_write = Vec::new();
+    for k in 0..KILLS {
         rng = rng
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
-        std::thread::sleep(Duration::from_millis(1500 + (rng >> 33) % 1500));
-        sigkill(&mut child);
-        kills += 1;
+        let mut agent = Agent(spawn_with_env(&cfg, &s.path("agent.log"), &env));
+        let aimed = k % 2 == 1;
+        if aimed {
+            // This run has caught up with the writer (within a second of lines) ...
+            let behind = || {
+                let goal = written.load(Ordering::Relaxed).saturating_sub(RATE_PER_SEC);
+                last_seq(&s.out()).is_none_or(|n| n < goal)
+            };
+            assert!(
+                poll(Duration::from_secs(30), Duration::from_millis(50), || {
+                    !behind()
+                }),
+                "kill {k}: the agent did not catch up within 30 s"
+            );
+            // ... and written one whole checkpoint since; the kill lands in the next one.
+            // (A write is seen starting when the tmp file, absent, appears.)
+            let every = Duration::from_millis(2);
+            let write_starts = || {
+                let limit = Duration::from_secs(5);
+                assert!(poll(limit, every, || !tmp.exists()));
+                let after = SystemTime::now();
+                let fresh = || {
+                    fs::metadata(&tmp)
+                        .and_then(|m| m.modified())
+                        .is_ok_and(|t| t >= after)
+                };
+                assert!(
+                    poll(limit, every, fresh),
+                    "kill {k}: no checkpoint write seen within 5 s"
+                );
+            };
+            write_starts();
+            write_starts();
+        } else {
+            std::thread::sleep(Duration::from_millis(100 + (rng >> 33) % 2400));
+        }
+        sigkill(&mut agent.0);
+        // What the kill left: a whole checkpoint file (old or new), and for an aimed kill
+        // a torn temporary file.
+        if let Ok(bytes) = fs::read(s.checkpoints()) {
+            let v: serde_json::Value = serde_json::from_slice(&bytes)
+                .unwrap_or_else(|e| panic!("kill {k}: checkpoint file not whole: {e}"));
+            assert_eq!(v["version"], 1);
+        }
+        let torn =
+            fs::read(&tmp).is_ok_and(|b| serde_json::from_slice::<serde_json::Value>(&b).is_err());
+        if aimed {
+            assert!(torn, "kill {k} landed inside a checkpoint write");
+        }
+        in_write.push(torn);
+        cuts.push(fs::metadata(s.out()).map(|m| m.len()).unwrap_or(0));
         std::thread::sleep(Duration::from_millis(100 + (rng >> 40) % 300));
-        child = spawn(&cfg, &s.path("agent.log"));
     }
+    let kills = cuts.len();
+    let killing = t0.elapsed();
+    // The last run catches up and is stopped cleanly.
+    let mut last = Agent(spawn_with_env(&cfg, &s.path("agent.log"), &env));
     stop.store(true, Ordering::Relaxed);
     writer.join().unwrap();
     let (renames, copytruncates) = rotator.join().unwrap();
@@ -141,27 +274,65 @@ fn rotation_and_sigkill_torture_loses_nothing() {
         }
         std::thread::sleep(Duration::from_millis(200));
     }
-    sigterm(&child);
-    let status = wait_exit(&mut child, Duration::from_secs(20)).expect("agent exits on SIGTERM");
+    sigterm(&last.0);
+    let status = wait_exit(&mut last.0, Duration::from_secs(20)).expect("agent exits on SIGTERM");
     assert!(status.success());
 
-    let all = seqs(&fs::read(s.out()).unwrap());
+    let out = fs::read(s.out()).unwrap();
+    let all = seqs(&out);
     let unique: HashSet<u64> = all.iter().copied().collect();
     let missing: Vec<u64> = (0..total).filter(|n| !unique.contains(n)).collect();
     let duplicates = all.len() - unique.len();
+    // Duplicates per kill: the lines the run after kill k wrote that an earlier run had
+    // written already.
+    let mut seen: HashSet<u64> = HashSet::new();
+    let mut per_kill = Vec::new();
+    let mut from = 0usize;
+    for (i, cut) in cuts
+        .iter()
+        .map(|c| *c as usize)
+        .chain([out.len()])
+        .enumerate()
+    {
+        let cut = cut.max(from);
+        let run = seqs(&out[from..cut]);
+        if i > 0 {
+            per_kill.push(run.iter().filter(|n| seen.contains(n)).count());
+        }
+        seen.extend(run);
+        from = cut;
+    }
+    let listed: Vec<String> = per_kill
+        .iter()
+        .zip(&in_write)
+        .map(|(d, w)| format!("{d}{}", if *w { "w" } else { "" }))
+        .collect();
     eprintln!(
-        "torture: {total} lines written at {RATE_PER_SEC}/s, {renames} rename rotations, {copytruncates} copytruncates, {kills} SIGKILLs; \
-         {} lost, {duplicates} duplicates ({:.0} per kill)",
+        "torture: {total} lines written at {RATE_PER_SEC}/s, {renames} rename rotations, {copytruncates} copytruncates, \
+         {kills} SIGKILLs in {killing:?} ({} inside a checkpoint write); {} lost, {duplicates} duplicates \
+         ({:.0} per kill, max {}); per kill (w: inside a checkpoint write): {}",
+        in_write.iter().filter(|w| **w).count(),
         missing.len(),
-        duplicates as f64 / kills.max(1) as f64
+        duplicates as f64 / kills.max(1) as f64,
+        per_kill.iter().max().unwrap_or(&0),
+        listed.join(" ")
     );
-    assert!(kills >= 4, "the agent was killed several times");
+    assert!(kills >= 20, "the agent was killed at least 20 times");
+    assert!(
+        in_write.iter().filter(|w| **w).count() >= KILLS / 2,
+        "half the kills landed inside a checkpoint write"
+    );
     assert!(
         missing.is_empty(),
         "{} lines lost, first {:?}; see {}",
         missing.len(),
         &missing[..missing.len().min(10)],
         s.path("agent.log").display()
+    );
+    let log = fs::read_to_string(s.path("agent.log")).unwrap();
+    assert!(
+        !log.contains("corrupt"),
+        "a kill never leaves a corrupt checkpoint file"
     );
     // Duplicates are bounded by what can be in flight at a kill: at most the lines of
     // about two seconds of writing (one batch age, one checkpoint interval) per kill.

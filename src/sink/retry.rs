@@ -174,10 +174,17 @@ impl Backoff {
 }
 
 /// Reports failures of one destination, rate-limited, shared by concurrent deliveries.
+///
+/// Throttling and transient failures are counted; the first is logged at once, and then
+/// one summary with the counts at most every [`THROTTLE_LOG_INTERVAL`] (resp.
+/// [`SERVICE_ERROR_LOG_INTERVAL`]), at the next failure or the next success after it: a
+/// storm that ends is still summed up once deliveries go on.
 #[derive(Debug)]
 pub struct Reporter {
     /// "flow 0: Kinesis stream 'x' in us-east-1", for every message.
     what: String,
+    /// (throttling, service errors) report intervals.
+    every: (Duration, Duration),
     state: Mutex<ReportState>,
 }
 
@@ -198,6 +205,7 @@ impl Reporter {
     pub fn new(what: String) -> Self {
         Reporter {
             what,
+            every: (THROTTLE_LOG_INTERVAL, SERVICE_ERROR_LOG_INTERVAL),
             state: Mutex::new(ReportState::default()),
         }
     }
@@ -242,7 +250,34 @@ impl Reporter {
         let mut st = self.state();
         st.throttled += n;
         st.throttle_code = code.to_string();
-        if due(st.throttle_logged, THROTTLE_LOG_INTERVAL) {
+        self.report_throttled(&mut st);
+    }
+
+    /// `n` entries failed with a transient error: one WARN now and then with the counts.
+    pub fn service_error(&self, n: u64, cause: &str) {
+        let mut st = self.state();
+        st.service += n;
+        st.service_cause = cause.to_string();
+        self.report_service(&mut st);
+    }
+
+    /// A request went through: ends a reported non-retriable failure, and sums up the
+    /// failures counted since the last report when one is due.
+    pub fn success(&self) {
+        let mut st = self.state();
+        if let Some(cause) = st.fatal.take() {
+            tracing::info!("{}: delivering again (recovered from {cause})", self.what);
+        }
+        if st.throttled > 0 {
+            self.report_throttled(&mut st);
+        }
+        if st.service > 0 {
+            self.report_service(&mut st);
+        }
+    }
+
+    fn report_throttled(&self, st: &mut ReportState) {
+        if due(st.throttle_logged, self.every.0) {
             tracing::warn!(
                 "{}: throttled: {} records refused ({}) since the last report; retrying \
                  with backoff",
@@ -255,12 +290,8 @@ impl Reporter {
         }
     }
 
-    /// `n` entries failed with a transient error: one WARN now and then with the counts.
-    pub fn service_error(&self, n: u64, cause: &str) {
-        let mut st = self.state();
-        st.service += n;
-        st.service_cause = cause.to_string();
-        if due(st.service_logged, SERVICE_ERROR_LOG_INTERVAL) {
+    fn report_service(&self, st: &mut ReportState) {
+        if due(st.service_logged, self.every.1) {
             tracing::warn!(
                 "{}: {} records failed ({}) since the last report; retrying with backoff",
                 self.what,
@@ -269,14 +300,6 @@ impl Reporter {
             );
             st.service = 0;
             st.service_logged = Some(Instant::now());
-        }
-    }
-
-    /// A request went through: ends a reported non-retriable failure.
-    pub fn success(&self) {
-        let mut st = self.state();
-        if let Some(cause) = st.fatal.take() {
-            tracing::info!("{}: delivering again (recovered from {cause})", self.what);
         }
     }
 
@@ -348,6 +371,35 @@ mod tests {
             let cap = (init * 2u32.pow(n.min(10))).min(max);
             assert!(d >= init && d <= cap, "{n}: {d:?}");
         }
+    }
+
+    #[test]
+    fn throttling_is_summed_up_at_most_once_per_interval_even_after_it_ends() {
+        let every = Duration::from_millis(200);
+        let r = Reporter {
+            every: (every, every),
+            ..Reporter::new("flow 0: test".into())
+        };
+        let pending = |r: &Reporter| {
+            let st = r.state();
+            (st.throttled, st.service)
+        };
+        // The first is reported at once; the rest is counted, not logged.
+        r.throttled(5, "ProvisionedThroughputExceededException");
+        r.service_error(2, "InternalFailure");
+        assert_eq!(pending(&r), (0, 0));
+        for _ in 0..100 {
+            r.throttled(1, "ProvisionedThroughputExceededException");
+            r.service_error(1, "InternalFailure");
+            r.success();
+        }
+        assert_eq!(pending(&r), (100, 100));
+        // The storm is over; the next success once the interval has passed sums it up.
+        std::thread::sleep(every);
+        r.success();
+        assert_eq!(pending(&r), (0, 0));
+        r.success();
+        assert_eq!(pending(&r), (0, 0));
     }
 
     #[test]

@@ -172,6 +172,22 @@ pub fn to_bytes(checkpoints: &Checkpoints) -> Vec<u8> {
     out
 }
 
+/// Test hook, never set in production: milliseconds `save` pauses halfway through writing
+/// the temporary file. A checkpoint write otherwise takes well under a millisecond, too
+/// short for a crash test to kill the agent inside it on purpose; with the pause, a test
+/// that sees `<checkpointFile>.tmp` appear can SIGKILL the agent while the file is torn.
+pub const PAUSE_IN_WRITE_ENV: &str = "KINESIS_TAIL_TEST_CHECKPOINT_PAUSE_MS";
+
+fn pause_in_write() -> Option<std::time::Duration> {
+    static PAUSE: std::sync::OnceLock<Option<std::time::Duration>> = std::sync::OnceLock::new();
+    *PAUSE.get_or_init(|| {
+        std::env::var(PAUSE_IN_WRITE_ENV)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .map(std::time::Duration::from_millis)
+    })
+}
+
 /// Writes `checkpoints` to `path` atomically: a crash leaves either the old or the new
 /// file, never a torn one. Creates the parent directory (mode 0750) when missing.
 pub fn save(path: &Path, checkpoints: &Checkpoints) -> io::Result<()> {
@@ -199,7 +215,16 @@ pub fn save(path: &Path, checkpoints: &Checkpoints) -> io::Result<()> {
             .create_new(true)
             .mode(0o640)
             .open(&tmp)?;
-        f.write_all(&to_bytes(checkpoints))?;
+        let bytes = to_bytes(checkpoints);
+        match pause_in_write() {
+            None => f.write_all(&bytes)?,
+            Some(pause) => {
+                let (head, tail) = bytes.split_at(bytes.len() / 2);
+                f.write_all(head)?;
+                std::thread::sleep(pause);
+                f.write_all(tail)?;
+            }
+        }
         f.sync_all()?;
     }
     fs::rename(&tmp, path)?;

@@ -91,20 +91,37 @@ pub fn run_once(config: &Path) -> Output {
     out
 }
 
-/// Starts the agent in the background, logging to `<scratch>/agent-N.log`.
+/// Starts the agent in the background, appending its log to `log`.
 pub fn spawn(config: &Path, log: &Path) -> Child {
+    spawn_with_env(config, log, &[])
+}
+
+/// [`spawn`] with extra environment variables.
+pub fn spawn_with_env(config: &Path, log: &Path, env: &[(&str, &str)]) -> Child {
     let log = fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(log)
         .unwrap();
     command(config)
+        .envs(env.iter().copied())
         .args(["run", "--log-level", "debug"])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
         .unwrap()
+}
+
+/// The agent, killed when dropped: a failing test leaves no process behind.
+pub struct Agent(pub Child);
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        // A child already reaped is not signalled again.
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 pub fn sigterm(child: &Child) {

@@ -42,6 +42,10 @@ pub struct Faults {
     /// (`(start, end, id)`) holding each entry's explicit hash key, or the MD5 of its
     /// partition key. Moto keeps routing to a split parent shard; AWS does not.
     pub route: Option<Vec<(u128, u128, String)>>,
+    /// Record each entry's fate and keys but not its data (long tests sending much data
+    /// that never look at [`Proxy::seen`]'s data: a minute of refused 1 MiB requests would
+    /// otherwise keep hundreds of MiB).
+    pub forget_seen_data: bool,
 }
 
 /// What happened to one entry the agent sent.
@@ -81,6 +85,15 @@ struct State {
     requests: u64,
     http_500s: u64,
     dropped_connections: u64,
+}
+
+impl State {
+    fn saw(&mut self, mut entry: Seen) {
+        if self.faults.forget_seen_data {
+            entry.data = Vec::new();
+        }
+        self.seen.push(entry);
+    }
 }
 
 /// A running proxy; stops when dropped.
@@ -348,7 +361,7 @@ fn record_all(st: &Mutex<State>, operation: &str, body: &[u8], fate: Fate) {
     };
     let mut s = st.lock().unwrap();
     for e in entries(&v) {
-        s.seen.push(decode_entry(operation, &e, fate));
+        s.saw(decode_entry(operation, &e, fate));
     }
 }
 
@@ -448,7 +461,7 @@ async fn handle_put(
         for (e, f) in all.iter().zip(&fails) {
             if *f {
                 failed += 1;
-                s.seen.push(decode_entry(operation, e, Fate::EntryFailed));
+                s.saw(decode_entry(operation, e, Fate::EntryFailed));
                 results
                     .push(json!({"ErrorCode": code, "ErrorMessage": "injected by the test proxy"}));
             } else {
@@ -469,7 +482,7 @@ async fn handle_put(
                         r["ShardId"] = Value::String(id.clone());
                     }
                 }
-                s.seen.push(decode_entry(
+                s.saw(decode_entry(
                     operation,
                     e,
                     if ok {

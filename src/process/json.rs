@@ -475,7 +475,7 @@ mod tests {
     }
 
     proptest::proptest! {
-        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+        #![proptest_config(crate::test_util::proptest_cases(2000))]
         #[test]
         fn word_escaper_agrees_with_bytewise(
             text in "([\\x00-\\x21\"\\\\\\x7f-\\u{3000}]|[a-z ]{0,9}){0,40}",

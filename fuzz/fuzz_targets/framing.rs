@@ -3,10 +3,12 @@
 //! file order, and the same records whatever the chunking.
 #![no_main]
 
-use std::path::PathBuf;
+#[path = "common.rs"]
+mod common;
+
 use std::sync::OnceLock;
 
-use kinesis_tail::config::{Destination, FlowConfig, OutputTarget};
+use kinesis_tail::config::FlowConfig;
 use kinesis_tail::framing::{FrameEvent, Framer};
 use libfuzzer_sys::fuzz_target;
 use regex::bytes::Regex;
@@ -42,18 +44,6 @@ fn frames(flow: &FlowConfig, max: usize, chunks: &[&[u8]], partial: bool) -> Vec
     ev
 }
 
-/// The flow every input starts from and the patterns it may use, built once: compiling
-/// them would cost more than the run itself.
-fn base_flow() -> &'static FlowConfig {
-    static FLOW: OnceLock<FlowConfig> = OnceLock::new();
-    FLOW.get_or_init(|| {
-        FlowConfig::with_defaults(
-            "/fuzz/*.log",
-            Destination::OutputFile(OutputTarget::Path(PathBuf::from("/dev/null"))),
-        )
-    })
-}
-
 /// `multiLineStartPattern` choices, then the `fileFooterPattern`.
 fn patterns() -> &'static [Regex; 4] {
     static PATTERNS: OnceLock<[Regex; 4]> = OnceLock::new();
@@ -64,7 +54,7 @@ fuzz_target!(|data: &[u8]| {
     let [a, b, c, input @ ..] = data else {
         return;
     };
-    let mut flow = base_flow().clone();
+    let mut flow = common::base_flow().clone();
     let [multi_digits, multi_nonblank, multi_any, footer] = patterns();
     flow.skip_header_lines = usize::from(a & 3);
     flow.multi_line_start_pattern = match (a >> 2) & 3 {

@@ -146,13 +146,7 @@ fn symlink_loops_in_a_recursive_tree_never_hang() {
     });
     // One watch per directory of the tree (logs, a, b, new), none below the links.
     let watches = inotify_watches(child.id());
-    sigterm(&child);
-    let status = wait_exit(&mut child, Duration::from_secs(15));
-    let agent_log = fs::read_to_string(&log).unwrap_or_default();
-    assert!(
-        status.is_some_and(|s| s.success()),
-        "{status:?}\n{agent_log}"
-    );
+    let agent_log = stop_cleanly(&mut child, &log);
     assert_eq!(assert_all_delivered(&expected, &got), 0, "{agent_log}");
     assert!(watches <= 8, "{watches} inotify watches");
 }
@@ -213,13 +207,7 @@ fn a_tailed_file_replaced_by_a_directory_is_skipped_and_the_rest_goes_on() {
     let got = wait_until(&s.out(), Duration::from_secs(15), |l| {
         l.iter().any(|x| x == "x again line 0009")
     });
-    sigterm(&child);
-    let status = wait_exit(&mut child, Duration::from_secs(15));
-    let agent_log = fs::read_to_string(&log).unwrap_or_default();
-    assert!(
-        status.is_some_and(|s| s.success()),
-        "{status:?}\n{agent_log}"
-    );
+    let agent_log = stop_cleanly(&mut child, &log);
     // The random bytes make records of their own (empty ones among them); count only
     // the lines written.
     let known: Vec<String> = got

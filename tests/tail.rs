@@ -109,14 +109,7 @@ fn copytruncate_reads_new_content_from_start_without_resending() {
     let first = numbered("before", 0..500);
     append(&log, &first);
     wait_until(&s.out(), Duration::from_secs(10), |l| l.len() >= 500);
-    // copytruncate: copy, then truncate in place (same inode).
-    fs::copy(&log, s.logs().join("app.log.1")).unwrap();
-    fs::OpenOptions::new()
-        .write(true)
-        .open(&log)
-        .unwrap()
-        .set_len(0)
-        .unwrap();
+    copytruncate(&log, &s.logs().join("app.log.1"));
     let second = numbered("after", 0..300);
     append(&log, &second);
     let mut expected = first.clone();
@@ -205,13 +198,7 @@ fn copytruncate_then_rename_while_stopped_loses_nothing() {
     // While the agent is down: more lines, copytruncate, more lines, rename, a new file.
     let b = numbered("b", 0..50);
     append(&log, &b);
-    fs::copy(&log, s.logs().join("app.log.1")).unwrap();
-    fs::OpenOptions::new()
-        .write(true)
-        .open(&log)
-        .unwrap()
-        .set_len(0)
-        .unwrap();
+    copytruncate(&log, &s.logs().join("app.log.1"));
     let c = numbered("c", 0..40);
     append(&log, &c);
     fs::rename(&log, s.logs().join("app.log.2")).unwrap();

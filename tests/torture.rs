@@ -166,13 +166,7 @@ fn rotation_and_sigkill_torture_loses_nothing() {
                     kinds.0 += 1;
                 } else {
                     let _g = lock.lock().unwrap();
-                    fs::copy(&log, &target).unwrap();
-                    fs::OpenOptions::new()
-                        .write(true)
-                        .open(&log)
-                        .unwrap()
-                        .set_len(0)
-                        .unwrap();
+                    copytruncate(&log, &target);
                     kinds.1 += 1;
                 }
             }

@@ -147,6 +147,31 @@ pub fn wait_exit(child: &mut Child, timeout: Duration) -> Option<std::process::E
     None
 }
 
+/// Stops the agent with SIGTERM, asserts that it exits cleanly within 15 s and returns
+/// its log (`log`, where it was started to write), for the caller's messages.
+pub fn stop_cleanly(child: &mut Child, log: &Path) -> String {
+    sigterm(child);
+    let status = wait_exit(child, Duration::from_secs(15));
+    let agent_log = fs::read_to_string(log).unwrap_or_default();
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "{status:?}\n{agent_log}"
+    );
+    agent_log
+}
+
+/// What logrotate's `copytruncate` does: copies `log` to `copy`, then truncates `log` in
+/// place (same inode).
+pub fn copytruncate(log: &Path, copy: &Path) {
+    fs::copy(log, copy).unwrap();
+    fs::OpenOptions::new()
+        .write(true)
+        .open(log)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+}
+
 /// Lines of a file (empty when missing).
 pub fn lines(path: &Path) -> Vec<String> {
     match fs::read(path) {

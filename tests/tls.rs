@@ -233,6 +233,14 @@ fn aws_ca_bundle_is_the_only_way_to_trust_a_private_ca() {
         }
         c
     };
+    // `run --once` with `env`: its exit status and what it logged.
+    let once = |env: &[(&str, &str)]| {
+        let out = agent(env).args(["run", "--once"]).output().unwrap();
+        (
+            out.status,
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
 
     // 1. The system roots do not hold the test CA: no handshake completes, nothing is
     //    sent, and the log says the certificate was refused.
@@ -262,12 +270,8 @@ fn aws_ca_bundle_is_the_only_way_to_trust_a_private_ca() {
     assert_eq!(stored(&moto, &rt), (vec![], vec![]));
 
     // 2. AWS_CA_BUNDLE names the CA: both flows deliver.
-    let out = agent(&[("AWS_CA_BUNDLE", bundle.to_str().unwrap())])
-        .args(["run", "--once"])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{text}");
+    let (status, text) = once(&[("AWS_CA_BUNDLE", bundle.to_str().unwrap())]);
+    assert!(status.success(), "{text}");
     assert!(
         text.contains("AWS_CA_BUNDLE"),
         "the bundle in use is logged:\n{text}"
@@ -286,15 +290,11 @@ fn aws_ca_bundle_is_the_only_way_to_trust_a_private_ca() {
     append(&s.logs().join("k.log"), &["kinesis two".to_string()]);
     append(&s.logs().join("f.log"), &["firehose two".to_string()]);
     let proxy = format!("http://127.0.0.1:{proxy_port}");
-    let out = agent(&[
+    let (status, text) = once(&[
         ("AWS_CA_BUNDLE", bundle.to_str().unwrap()),
         ("HTTPS_PROXY", &proxy),
-    ])
-    .args(["run", "--once"])
-    .output()
-    .unwrap();
-    let text = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{text}");
+    ]);
+    assert!(status.success(), "{text}");
     assert!(
         tunnels.load(Ordering::SeqCst) > 0,
         "the proxy was used:\n{text}"
@@ -362,12 +362,8 @@ fn aws_ca_bundle_is_the_only_way_to_trust_a_private_ca() {
     let missing = s.path("missing.pem");
     for bad in [&garbage, &truncated, &not_der, &missing] {
         let start = Instant::now();
-        let out = agent(&[("AWS_CA_BUNDLE", bad.to_str().unwrap())])
-            .args(["run", "--once"])
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{}:\n{text}", bad.display());
+        let (status, text) = once(&[("AWS_CA_BUNDLE", bad.to_str().unwrap())]);
+        assert_eq!(status.code(), Some(2), "{}:\n{text}", bad.display());
         assert!(
             text.contains(&format!("AWS_CA_BUNDLE={}", bad.display())),
             "the file is named:\n{text}"

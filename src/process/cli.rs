@@ -47,6 +47,7 @@ pub fn run_process_with(
     // The first write error; later records are not written.
     let error: std::cell::Cell<Option<io::Error>> = std::cell::Cell::new(None);
     let failed = std::cell::Cell::new(false);
+    let digest = key.digest();
     let mut on_event = |ev: FrameEvent<'_>| {
         let frame = match ev {
             FrameEvent::Skipped => {
@@ -59,7 +60,11 @@ pub fn run_process_with(
         if frame.truncated {
             FlowStats::add(&stats.records_truncated, 1);
         }
-        match chain.process(frame.bytes, RecordId::new(&key, frame.offset), &mut out) {
+        match chain.process(
+            frame.bytes,
+            RecordId::from_digest(digest, frame.offset),
+            &mut out,
+        ) {
             Outcome::Dropped => {
                 FlowStats::add(&stats.records_dropped, 1);
                 return;

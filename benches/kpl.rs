@@ -1,8 +1,10 @@
 //! KPL aggregation throughput: user records packed into aggregated records (encoding,
-//! key table dedupe, MD5 trailer), the hot path of `aggregation: KPL`.
+//! key table dedupe, MD5 trailer), the hot path of `aggregation: KPL`; and the MD5 of
+//! several messages side by side (`md5many`) against one after the other.
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use kinesis_tail::aggregate::kpl::Aggregator;
+use md5::{Digest, Md5};
 
 fn records(n: usize, len: usize, keys: usize) -> Vec<(String, Vec<u8>)> {
     (0..n)
@@ -54,5 +56,24 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
+fn md5(c: &mut Criterion) {
+    let mut g = c.benchmark_group("md5");
+    // Four aggregates of a 1 MiB batch to four shards; a batch's worth of record keys.
+    for (name, n, len) in [("4x256KiB", 4, 256 << 10), ("2500x400B", 2500, 400)] {
+        let msgs: Vec<Vec<u8>> = (0..n)
+            .map(|i| (0..len).map(|j| (i * 7 + j * 13) as u8).collect())
+            .collect();
+        let refs: Vec<&[u8]> = msgs.iter().map(Vec::as_slice).collect();
+        g.throughput(Throughput::Bytes((n * len) as u64));
+        g.bench_function(format!("{name}_one_by_one"), |b| {
+            b.iter(|| refs.iter().map(Md5::digest).collect::<Vec<_>>())
+        });
+        g.bench_function(format!("{name}_lanes"), |b| {
+            b.iter(|| kinesis_tail::md5many::digests(&refs))
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench, md5);
 criterion_main!(benches);

@@ -29,6 +29,7 @@ pub mod daemon;
 pub mod ec2;
 pub mod event;
 pub mod framing;
+pub mod md5many;
 pub mod metrics;
 pub mod notify;
 pub mod partition;

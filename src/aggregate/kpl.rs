@@ -263,6 +263,14 @@ impl Aggregator {
 
     /// Appends the current aggregate to `out` and starts a new, empty one.
     pub fn finish(&mut self, out: &mut Vec<u8>) {
+        let start = out.len();
+        self.finish_unsealed(out);
+        seal(&mut [&mut out[start..]]);
+    }
+
+    /// [`finish`](Self::finish) without the MD5 trailer: the last 16 bytes are zeros
+    /// until [`seal`] writes them, which hashes several aggregates at once.
+    pub fn finish_unsealed(&mut self, out: &mut Vec<u8>) {
         out.reserve(self.size());
         out.extend_from_slice(&MAGIC);
         let start = out.len();
@@ -277,8 +285,8 @@ impl Aggregator {
             out.extend_from_slice(e.as_bytes());
         }
         out.extend_from_slice(&self.records);
-        let digest = Md5::digest(&out[start..]);
-        out.extend_from_slice(&digest);
+        debug_assert_eq!(out.len() - start + MAGIC.len(), self.size() - DIGEST_LEN);
+        out.extend_from_slice(&[0; DIGEST_LEN]);
         self.clear();
     }
 
@@ -291,6 +299,22 @@ impl Aggregator {
         self.tables_len = 0;
         self.records.clear();
         self.count = 0;
+    }
+}
+
+/// Writes the MD5 trailer of each aggregate made by [`Aggregator::finish_unsealed`],
+/// hashing them side by side (see [`crate::md5many`]).
+pub fn seal(aggregates: &mut [&mut [u8]]) {
+    let digests = {
+        let bodies: Vec<&[u8]> = aggregates
+            .iter()
+            .map(|a| &a[MAGIC.len()..a.len() - DIGEST_LEN])
+            .collect();
+        crate::md5many::digests(&bodies)
+    };
+    for (a, d) in aggregates.iter_mut().zip(digests) {
+        let end = a.len();
+        a[end - DIGEST_LEN..].copy_from_slice(&d);
     }
 }
 

@@ -25,7 +25,7 @@ use aws_sdk_kinesis::types::PutRecordsRequestEntry;
 use rand::Rng;
 
 use super::retry::{classify, classify_sdk, Backoff, Failure, Reporter};
-use crate::aggregate::kpl::Aggregator;
+use crate::aggregate::kpl::{self, Aggregator};
 use crate::aggregate::shards::{hash_key, ShardMap};
 use crate::config::{
     Aggregation, FlowConfig, KINESIS_MAX_BYTES_PER_CALL, KINESIS_MAX_RECORDS_PER_CALL,
@@ -464,7 +464,7 @@ impl KinesisSink {
         let finish = |g: &mut Group, shard: Option<usize>| -> Entry {
             let mut data = Vec::with_capacity(g.agg.size());
             let key = g.agg.first_key().unwrap_or("a").to_string();
-            g.agg.finish(&mut data);
+            g.agg.finish_unsealed(&mut data);
             let (ehk, shard) = match (map, shard) {
                 (Some(m), Some(s)) => (
                     Some(m.shards()[s].start.to_string()),
@@ -552,6 +552,13 @@ impl KinesisSink {
                 out.push(finish(&mut g, shard));
             }
         }
+        // The entries with data are the aggregates (plain ones are copied from the batch
+        // when sent): their MD5 trailers, all at once.
+        let mut aggregates: Vec<&mut [u8]> = out
+            .iter_mut()
+            .filter_map(|e| e.data.as_deref_mut())
+            .collect();
+        kpl::seal(&mut aggregates);
         out
     }
 

@@ -137,6 +137,9 @@ pub struct Aggregator {
     limit: usize,
     keys: Vec<String>,
     key_index: HashMap<String, u64>,
+    /// Index of the last record's key: records in a row tend to share one (one key per
+    /// shard), and comparing it costs less than hashing.
+    last_key: u64,
     ehks: Vec<String>,
     ehk_index: HashMap<String, u64>,
     /// Encoded size of the two key tables (field headers included).
@@ -154,6 +157,7 @@ impl Aggregator {
             limit,
             keys: Vec::new(),
             key_index: HashMap::new(),
+            last_key: 0,
             ehks: Vec::new(),
             ehk_index: HashMap::new(),
             tables_len: 0,
@@ -196,9 +200,16 @@ impl Aggregator {
     /// Where a user record would go: its key indexes (found or new) and the aggregate's
     /// size with it. One table lookup per key, shared by the size check and the addition.
     fn place(&self, key: &str, ehk: Option<&str>, data_len: usize) -> Placement {
-        let (key_idx, key_new) = match self.key_index.get(key) {
-            Some(&i) => (i, false),
-            None => (self.keys.len() as u64, true),
+        let same = self
+            .keys
+            .get(self.last_key as usize)
+            .is_some_and(|k| k == key);
+        let (key_idx, key_new) = match same {
+            true => (self.last_key, false),
+            false => match self.key_index.get(key) {
+                Some(&i) => (i, false),
+                None => (self.keys.len() as u64, true),
+            },
         };
         let (ehk_idx, ehk_new) = match ehk {
             None => (None, false),
@@ -244,6 +255,7 @@ impl Aggregator {
             self.tables_len += field_len(e.len());
         }
         let (key_idx, ehk_idx) = (p.key_idx, p.ehk_idx);
+        self.last_key = key_idx;
         let inner = record_len(key_idx, ehk_idx, data.len());
         let buf = &mut self.records;
         buf.push(0x1A); // field 3, length-delimited
@@ -294,6 +306,7 @@ impl Aggregator {
     pub fn clear(&mut self) {
         self.keys.clear();
         self.key_index.clear();
+        self.last_key = 0;
         self.ehks.clear();
         self.ehk_index.clear();
         self.tables_len = 0;

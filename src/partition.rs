@@ -36,6 +36,13 @@ impl Keyer {
         matches!(self.option, PartitionKeyOption::Random)
     }
 
+    /// True when keys are the MD5 of the records (DETERMINISTIC): the caller may leave
+    /// [`DIGEST_KEY_LEN`] bytes for each and fill a batch's worth at once with
+    /// [`digest_keys`], which hashes them side by side.
+    pub fn is_digest(&self) -> bool {
+        matches!(self.option, PartitionKeyOption::Deterministic)
+    }
+
     /// Appends the key of the record `record` (made from the raw `line`) to `out`; appends
     /// nothing for "any key" (RANDOM, or a JSON field / regex that did not match).
     /// The key appended is valid UTF-8 and at most [`MAX_PARTITION_KEY_CHARS`] characters.
@@ -70,6 +77,26 @@ fn push_key(key: &[u8], out: &mut Vec<u8>) {
     } else {
         out.extend_from_slice(s.as_bytes());
     }
+}
+
+/// Length of a DETERMINISTIC key: the hex MD5 of the record.
+pub const DIGEST_KEY_LEN: usize = 32;
+
+/// The DETERMINISTIC key of each record of `records`: what [`Keyer::key_for`] gives, for
+/// many at once (hashed side by side).
+pub fn digest_keys(records: &[&[u8]]) -> Vec<[u8; DIGEST_KEY_LEN]> {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    crate::md5many::digests(records)
+        .iter()
+        .map(|d| {
+            let mut key = [0; DIGEST_KEY_LEN];
+            for (i, b) in d.iter().enumerate() {
+                key[2 * i] = HEX[(b >> 4) as usize];
+                key[2 * i + 1] = HEX[(b & 15) as usize];
+            }
+            key
+        })
+        .collect()
 }
 
 fn push_hex(bytes: &[u8], out: &mut Vec<u8>) {
@@ -152,6 +179,19 @@ mod tests {
         let mut out = Vec::new();
         Keyer::new(opt).key_for(line, record, &mut out);
         (!out.is_empty()).then(|| String::from_utf8(out).unwrap())
+    }
+
+    #[test]
+    fn digest_keys_are_the_deterministic_keys() {
+        let keyer = Keyer::new(PartitionKeyOption::Deterministic);
+        assert!(keyer.is_digest());
+        let records: Vec<Vec<u8>> = (0..200).map(|n| vec![b'a' + (n % 26) as u8; n]).collect();
+        let refs: Vec<&[u8]> = records.iter().map(Vec::as_slice).collect();
+        for (r, key) in refs.iter().zip(digest_keys(&refs)) {
+            let mut one = Vec::new();
+            keyer.key_for(b"line", r, &mut one);
+            assert_eq!(&key[..], &one[..], "record of {} bytes", r.len());
+        }
     }
 
     #[test]

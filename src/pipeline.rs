@@ -47,7 +47,7 @@ use crate::config::{Aggregation, Destination, FlowConfig, InitialPosition};
 use crate::event::{Batch, FileKey, RecordId};
 use crate::framing::{FrameEvent, Framer};
 use crate::metrics::FlowStats;
-use crate::partition::Keyer;
+use crate::partition::{self, Keyer};
 use crate::process::{Chain, Outcome};
 use crate::tail::discovery::{self, Pattern, Reported};
 use crate::tail::file as tfile;
@@ -217,6 +217,9 @@ struct Emitter {
     keyer: Keyer,
     out: Vec<u8>,
     keybuf: Vec<u8>,
+    /// DETERMINISTIC keys: the records of the batch whose key is still to be written
+    /// (index, and data without the newline), hashed together when the batch is sent.
+    digest_keys: Vec<(usize, std::ops::Range<u32>)>,
     batch: Batch,
     opened: Option<Instant>,
     batch_bytes: usize,
@@ -282,7 +285,13 @@ impl Emitter {
         }
         let data: &[u8] = if processed { &self.out } else { frame.bytes };
         self.keybuf.clear();
-        self.keyer.key_for(frame.bytes, data, &mut self.keybuf);
+        let digest_key = self.keyer.is_digest();
+        if digest_key {
+            // Room for it; `fill_digest_keys` writes it.
+            self.keybuf.resize(partition::DIGEST_KEY_LEN, b'0');
+        } else {
+            self.keyer.key_for(frame.bytes, data, &mut self.keybuf);
+        }
         let size = data.len() + usize::from(self.newline) + self.keybuf.len();
         if !self.batch.is_empty()
             && (self.batch.len() >= self.max_records || self.batch_bytes + size > self.max_bytes)
@@ -300,6 +309,11 @@ impl Emitter {
         let data: &[u8] = if processed { &self.out } else { frame.bytes };
         let key_bytes = (!self.keybuf.is_empty()).then_some(&self.keybuf[..]);
         self.batch.push(data, key_bytes, id);
+        if digest_key {
+            let i = self.batch.len() - 1;
+            let r = self.batch.records[i].data.clone();
+            self.digest_keys.push((i, r));
+        }
         // A truncated record ends with its terminator instead (the Java agent's rule).
         if self.newline && !truncated {
             self.batch.extend_last(b"\n");
@@ -335,8 +349,27 @@ impl Emitter {
         self.opened.map(|t| t + max_age)
     }
 
+    /// Writes the DETERMINISTIC keys of the batch's records, all at once.
+    fn fill_digest_keys(&mut self) {
+        if self.digest_keys.is_empty() {
+            return;
+        }
+        let b = &mut self.batch;
+        let records: Vec<&[u8]> = self
+            .digest_keys
+            .iter()
+            .map(|(_, r)| &b.data[r.start as usize..r.end as usize])
+            .collect();
+        let keys = partition::digest_keys(&records);
+        for ((i, _), key) in self.digest_keys.drain(..).zip(keys) {
+            let r = b.records[i].key.clone();
+            b.keys[r.start as usize..r.end as usize].copy_from_slice(&key);
+        }
+    }
+
     /// Sends the current batch (blocking while the queue is full).
     fn send(&mut self) {
+        self.fill_digest_keys();
         self.opened = None;
         self.batch_bytes = 0;
         let seq = self.batch.seq;
@@ -427,6 +460,7 @@ impl FlowReader {
             keyer: Keyer::new(flow.partition_key.clone()),
             out: Vec::new(),
             keybuf: Vec::new(),
+            digest_keys: Vec::new(),
             batch: Batch::new(0),
             opened: None,
             batch_bytes: 0,

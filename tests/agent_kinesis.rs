@@ -101,6 +101,10 @@ async fn logtojson_kpl_through_faults_every_line_in_its_shard() {
             Some(&b'\n'),
             "records end with a newline, as the Java agent's"
         );
+        // DETERMINISTIC: the key is the hex MD5 of the record without its newline.
+        let digest = Md5::digest(&data[..data.len() - 1]);
+        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(u.partition_key, hex, "the key of a record is its MD5");
         let v: serde_json::Value = serde_json::from_slice(&data).unwrap();
         ids.insert(v["recordId"].as_str().expect("recordId").to_string());
         agents.insert(v["agent"].as_str().unwrap().to_string());

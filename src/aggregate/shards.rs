@@ -85,6 +85,14 @@ pub fn hash_key(partition_key: &[u8]) -> u128 {
     u128::from_be_bytes(Md5::digest(partition_key).into())
 }
 
+/// [`hash_key`] of each of `partition_keys`, computed side by side.
+pub fn hash_keys(partition_keys: &[&[u8]]) -> Vec<u128> {
+    crate::md5many::digests(partition_keys)
+        .into_iter()
+        .map(u128::from_be_bytes)
+        .collect()
+}
+
 /// A random partition key whose hash lies in `[start, end]`.
 fn key_in_range(start: u128, end: u128, rng: &mut impl Rng) -> Option<String> {
     for _ in 0..KEY_SEARCH_TRIES {

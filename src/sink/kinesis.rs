@@ -26,7 +26,7 @@ use rand::Rng;
 
 use super::retry::{classify, classify_sdk, Backoff, Failure, Reporter};
 use crate::aggregate::kpl::{self, Aggregator};
-use crate::aggregate::shards::{hash_key, ShardMap};
+use crate::aggregate::shards::{hash_keys, ShardMap};
 use crate::config::{
     Aggregation, FlowConfig, KINESIS_MAX_BYTES_PER_CALL, KINESIS_MAX_RECORDS_PER_CALL,
     KINESIS_MAX_RECORD_BYTES,
@@ -482,15 +482,26 @@ impl KinesisSink {
                 shard,
             }
         };
-        for i in users {
+        // The hash keys of the records' own partition keys, computed side by side.
+        let own_keys: Vec<Option<Cow<'_, str>>> = users
+            .iter()
+            .map(|&i| batch.key(i as usize).map(String::from_utf8_lossy))
+            .collect();
+        let mut hashes = match map {
+            Some(m) if !m.is_empty() => {
+                let keys: Vec<&[u8]> = own_keys.iter().flatten().map(|k| k.as_bytes()).collect();
+                hash_keys(&keys).into_iter()
+            }
+            _ => Vec::new().into_iter(),
+        };
+        for (i, own) in users.into_iter().zip(own_keys) {
             let data = batch.record(i as usize);
-            let own = batch.key(i as usize).map(String::from_utf8_lossy);
             // (group, shard index, key inside the aggregate, explicit hash key)
             let (group, shard, key, ehk): (GroupKey<'_>, Option<usize>, Cow<'_, str>, _) = match map
             {
                 Some(m) if !m.is_empty() => {
                     let s = match &own {
-                        Some(k) => m.shard_of(hash_key(k.as_bytes())),
+                        Some(_) => m.shard_of(hashes.next().expect("a hash for each own key")),
                         None => {
                             next_shard = (next_shard + 1) % m.len();
                             Some(next_shard)

@@ -18,6 +18,71 @@ pub(crate) struct Obj {
     fields: Vec<(Range<u32>, Range<u32>)>,
 }
 
+/// Where a parser puts the fields of the object it makes: an [`Obj`], or compact JSON
+/// written straight into the output ([`Direct`]).
+pub(crate) trait Fields {
+    /// Adds a field whose value is `null`; `key` is encoded (with quotes).
+    fn null(&mut self, key: &[u8]);
+    /// Adds a field whose value is the JSON string of `text`.
+    fn valid_str(&mut self, key: &[u8], text: &str);
+}
+
+impl Fields for Obj {
+    fn null(&mut self, key: &[u8]) {
+        self.push_null(key);
+    }
+    fn valid_str(&mut self, key: &[u8], text: &str) {
+        self.push_valid_str(key, text);
+    }
+}
+
+/// An object written as compact JSON straight into `out`, field after field: what
+/// [`Obj::write_compact`] writes, without the object in between (for a chain whose only
+/// step makes the object and nothing changes it afterwards).
+pub(crate) struct Direct<'a> {
+    out: &'a mut Vec<u8>,
+    first: bool,
+}
+
+impl<'a> Direct<'a> {
+    /// Opens the object.
+    pub(crate) fn new(out: &'a mut Vec<u8>) -> Self {
+        out.push(b'{');
+        Direct { out, first: true }
+    }
+
+    fn key(&mut self, key: &[u8]) {
+        if !self.first {
+            self.out.push(b',');
+        }
+        self.first = false;
+        self.out.extend_from_slice(key);
+        self.out.push(b':');
+    }
+
+    /// Adds a field whose encoded value `write` writes.
+    pub(crate) fn with(&mut self, key: &[u8], write: impl FnOnce(&mut Vec<u8>)) {
+        self.key(key);
+        write(self.out);
+    }
+
+    /// Closes the object.
+    pub(crate) fn finish(self) {
+        self.out.push(b'}');
+    }
+}
+
+impl Fields for Direct<'_> {
+    fn null(&mut self, key: &[u8]) {
+        self.key(key);
+        self.out.extend_from_slice(b"null");
+    }
+    fn valid_str(&mut self, key: &[u8], text: &str) {
+        self.key(key);
+        write_valid_str(self.out, text);
+    }
+}
+
 impl Obj {
     /// Empties it, keeping its buffers.
     pub(crate) fn clear(&mut self) {

@@ -33,7 +33,7 @@
 
 use regex::{CaptureLocations, Regex};
 
-use super::json::{encoded_key, Obj};
+use super::json::{encoded_key, Fields, Obj};
 use crate::config::LogFormat;
 
 const PRI: &str = r"(?:<\d{1,3}>)?";
@@ -197,13 +197,34 @@ impl LogToJson {
 
     /// Parses `text` into `obj`; false when it does not match.
     pub(crate) fn apply(&mut self, text: &[u8], obj: &mut Obj, tmp: &mut Vec<u8>) -> bool {
-        let (re, locs, fast_apache) = match &mut self.parser {
-            Parser::Json => return obj.parse_object(text, tmp),
-            Parser::Regex {
-                re,
-                locs,
-                fast_apache,
-            } => (re, locs, *fast_apache),
+        if matches!(self.parser, Parser::Json) {
+            return obj.parse_object(text, tmp);
+        }
+        obj.clear();
+        self.parse_into(text, obj)
+    }
+
+    /// True when the fields come from a pattern (every format but JSON), which
+    /// [`LogToJson::parse_into`] can write anywhere.
+    pub(crate) fn is_pattern(&self) -> bool {
+        matches!(self.parser, Parser::Regex { .. })
+    }
+
+    /// True when `key` (encoded) is one of the field names.
+    pub(crate) fn has_key(&self, key: &[u8]) -> bool {
+        self.keys.iter().any(|k| k == key)
+    }
+
+    /// Parses `text` with the pattern and adds its fields to `fields`; false (and nothing
+    /// added) when it does not match, or for the JSON format.
+    pub(crate) fn parse_into(&mut self, text: &[u8], fields: &mut impl Fields) -> bool {
+        let Parser::Regex {
+            re,
+            locs,
+            fast_apache,
+        } = &mut self.parser
+        else {
+            return false;
         };
         // `from_utf8` first: far cheaper than `from_utf8_lossy` on the usual valid line.
         let text = match std::str::from_utf8(text) {
@@ -211,15 +232,14 @@ impl LogToJson {
             Err(_) => String::from_utf8_lossy(text),
         };
         let s: &str = &text;
-        obj.clear();
-        if let Some(combined) = fast_apache {
+        if let Some(combined) = *fast_apache {
             if parse_apache(s, combined, &mut self.spans) {
                 for (key, &(a, b)) in self.keys.iter().zip(self.spans.iter()) {
                     let v = &s[a..b];
                     if v == "-" {
-                        obj.push_null(key);
+                        fields.null(key);
                     } else {
-                        obj.push_valid_str(key, v);
+                        fields.valid_str(key, v);
                     }
                 }
                 return true;
@@ -231,9 +251,9 @@ impl LogToJson {
         for (i, key) in self.keys.iter().enumerate() {
             match locs.get(i + 1) {
                 Some((a, b)) if !(self.dash_is_null && &s[a..b] == "-") => {
-                    obj.push_valid_str(key, &s[a..b]);
+                    fields.valid_str(key, &s[a..b]);
                 }
-                _ => obj.push_null(key),
+                _ => fields.null(key),
             }
         }
         true

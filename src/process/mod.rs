@@ -44,7 +44,7 @@ use crate::event::RecordId;
 
 use add_ec2::AddEc2;
 use csvtojson::CsvToJson;
-use json::Obj;
+use json::{Direct, Obj};
 use logtojson::LogToJson;
 use metadata::AddMetadata;
 use singleline::SingleLine;
@@ -106,6 +106,9 @@ pub struct Chain {
     on_parse_error: OnParseError,
     /// Encoded `recordIdField`.
     record_id_key: Option<Vec<u8>>,
+    /// The chain is one LOGTOJSON with a pattern, compact JSON, and a record ID field (if
+    /// any) that is not one of its fields: it writes its JSON straight into the output.
+    direct: bool,
     bufs: Bufs,
 }
 
@@ -166,17 +169,34 @@ impl Chain {
                 ProcessorConfig::AddEc2Metadata { .. } => Step::Ec2(AddEc2::new(ec2.clone())),
             });
         }
+        let record_id_key = flow
+            .record_id_field
+            .as_deref()
+            .filter(|s| !s.is_empty())
+            .map(json::encoded_key);
+        let direct = match steps.as_slice() {
+            [Step::Log(l)] => {
+                l.is_pattern()
+                    && flow.json_format == JsonFormat::Compact
+                    && !record_id_key.as_ref().is_some_and(|k| l.has_key(k))
+            }
+            _ => false,
+        };
         Chain {
             steps,
             json_format: flow.json_format,
             on_parse_error: flow.on_parse_error,
-            record_id_key: flow
-                .record_id_field
-                .as_deref()
-                .filter(|s| !s.is_empty())
-                .map(json::encoded_key),
+            record_id_key,
+            direct,
             bufs: Bufs::default(),
         }
+    }
+
+    /// The same chain, always building its object first (tests compare both ways).
+    #[cfg(test)]
+    fn without_direct(mut self) -> Self {
+        self.direct = false;
+        self
     }
 
     /// True when the chain does nothing (records are sent as framed).
@@ -208,6 +228,9 @@ impl Chain {
         id: RecordId,
         out: &mut Vec<u8>,
     ) -> Result<Outcome, StepError> {
+        if self.direct {
+            return Ok(self.run_direct(record, id, out));
+        }
         let b = &mut self.bufs;
         let mut cur = Cur::Input;
         for step in &mut self.steps {
@@ -292,6 +315,32 @@ impl Chain {
             }
         }
         Ok(Outcome::Emit)
+    }
+
+    /// [`Chain::run`] for a `direct` chain: the same JSON, written as it is parsed.
+    fn run_direct(&mut self, record: &[u8], id: RecordId, out: &mut Vec<u8>) -> Outcome {
+        let [Step::Log(log)] = self.steps.as_mut_slice() else {
+            unreachable!("a direct chain is one LOGTOJSON");
+        };
+        let start = out.len();
+        let mut fields = Direct::new(out);
+        if log.parse_into(record, &mut fields) {
+            if let Some(key) = &self.record_id_key {
+                fields.with(key, |buf| {
+                    buf.push(b'"');
+                    id.write_to(buf);
+                    buf.push(b'"');
+                });
+            }
+            fields.finish();
+            return Outcome::Emit;
+        }
+        out.truncate(start);
+        if self.on_parse_error == OnParseError::Drop {
+            return Outcome::Dropped;
+        }
+        out.extend_from_slice(record);
+        Outcome::Emit
     }
 }
 

@@ -38,8 +38,8 @@ pub const PREFLIGHT_TIMEOUT: Duration = Duration::from_secs(15);
 pub const TEST_PANIC_ENV: &str = "KINESIS_TAIL_TEST_PANIC_IN_DELIVERY";
 
 /// Memory one flow's requests may use beside their batches (which [`MAX_QUEUED_BYTES`]
-/// bounds): each request in flight copies its batch about [`REQUEST_COPIES`] times (the
-/// SDK's request entries or KPL aggregates, the base64 JSON body, growth slack). With the
+/// bounds): each request in flight copies its batch about [`REQUEST_COPIES`] times (KPL
+/// aggregates, the base64 JSON body, the SDK's and the socket's copies). With the
 /// batches, a flow's data never holds more than 24 MiB, however slow the destination.
 const WORKING_BYTES: usize = 12 * 1024 * 1024;
 /// How many times its size a batch in flight to AWS costs in copies.

@@ -36,6 +36,7 @@ mod singleline;
 use std::fmt;
 
 pub use cli::{run_process, run_process_with};
+pub(crate) use json::write_valid_str;
 pub use logtojson::default_fields;
 
 use crate::config::{FlowConfig, JsonFormat, OnParseError, ProcessorConfig};

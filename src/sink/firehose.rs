@@ -11,8 +11,7 @@ use std::ops::Range;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_sdk_firehose::primitives::Blob;
-use aws_sdk_firehose::types::Record;
+use bytes::Bytes;
 
 use super::retry::{classify, classify_sdk, Backoff, Failure, Reporter};
 use crate::config::{
@@ -21,6 +20,7 @@ use crate::config::{
 };
 use crate::event::Batch;
 use crate::metrics::FlowStats;
+use crate::process::write_valid_str;
 
 /// Delivers batches to one Firehose delivery stream.
 #[derive(Debug)]
@@ -169,26 +169,15 @@ impl FirehoseSink {
     async fn put(&self, batch: &Batch, chunk: &[Entry], buf: &mut Vec<u8>) -> Vec<Option<Failure>> {
         let users: u64 = chunk.iter().map(|e| e.users.len() as u64).sum();
         FlowStats::add(&self.stats.record_send_attempts, users);
-        let records: Vec<Record> = chunk
-            .iter()
-            .map(|e| {
-                buf.clear();
-                for i in e.users.clone() {
-                    let r = batch.record(i as usize);
-                    buf.extend_from_slice(&r[..e.truncate.unwrap_or(r.len()).min(r.len())]);
-                    buf.push(b'\n');
-                }
-                Record::builder()
-                    .data(Blob::new(buf.clone()))
-                    .build()
-                    .expect("data is set")
-            })
-            .collect();
+        // An input without records; the SDK sends `body` instead (see `send_body`).
+        let body = Bytes::from(put_record_batch_body(&self.stream, batch, chunk, buf));
         match self
             .client
             .put_record_batch()
             .delivery_stream_name(&self.stream)
-            .set_records(Some(records))
+            .set_records(Some(Vec::new()))
+            .customize()
+            .mutate_request(super::send_body(body))
             .send()
             .await
         {
@@ -277,4 +266,79 @@ fn request_len(entries: &[Entry]) -> usize {
         n += 1;
     }
     n
+}
+
+/// The JSON body of a PutRecordBatch request for `entries` (awsJson1.1, as the SDK writes
+/// it): each entry's user records, each with its `\n`, joined in `buf` and written in
+/// base64 (see [`super::send_body`]).
+fn put_record_batch_body(
+    stream: &str,
+    batch: &Batch,
+    entries: &[Entry],
+    buf: &mut Vec<u8>,
+) -> Vec<u8> {
+    let size: usize = entries.iter().map(|e| super::base64_len(e.size) + 16).sum();
+    let mut out = Vec::with_capacity(size + 2 * stream.len() + 48);
+    out.extend_from_slice(b"{\"DeliveryStreamName\":");
+    write_valid_str(&mut out, stream);
+    out.extend_from_slice(b",\"Records\":[");
+    for (n, e) in entries.iter().enumerate() {
+        if n > 0 {
+            out.push(b',');
+        }
+        buf.clear();
+        for i in e.users.clone() {
+            let r = batch.record(i as usize);
+            buf.extend_from_slice(&r[..e.truncate.unwrap_or(r.len()).min(r.len())]);
+            buf.push(b'\n');
+        }
+        super::open_record_json(&mut out, buf);
+        out.push(b'}');
+    }
+    out.extend_from_slice(b"]}");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{FileKey, RecordId};
+    use base64::Engine;
+
+    /// The body is the JSON the SDK would send: each entry's user records (cut to their
+    /// length), each with its newline, in base64.
+    #[test]
+    fn put_record_batch_body_is_the_request_json() {
+        let mut batch = Batch::new(0);
+        let id = RecordId::new(&FileKey::default(), 0);
+        for r in [&b"one"[..], b"two \"\\", &[0, 255, 10], b"a long one, cut"] {
+            batch.push(r, None, id);
+        }
+        let entries = [
+            Entry {
+                users: 0..3,
+                truncate: None,
+                size: 15,
+            },
+            Entry {
+                users: 3..4,
+                truncate: Some(6),
+                size: 7,
+            },
+        ];
+        let mut buf = Vec::new();
+        let body = put_record_batch_body("logs \"x\"", &batch, &entries, &mut buf);
+        let v: serde_json::Value = serde_json::from_slice(&body).expect("valid JSON");
+        assert_eq!(v["DeliveryStreamName"], "logs \"x\"");
+        let recs = v["Records"].as_array().unwrap();
+        let data: Vec<Vec<u8>> = recs
+            .iter()
+            .map(|r| {
+                base64::engine::general_purpose::STANDARD
+                    .decode(r["Data"].as_str().unwrap())
+                    .unwrap()
+            })
+            .collect();
+        assert_eq!(data, [&b"one\ntwo \"\\\n\x00\xff\n\n"[..], b"a long\n"]);
+    }
 }

@@ -20,7 +20,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use aws_smithy_types::body::SdkBody;
 use bytes::Bytes;
 use rand::Rng;
 
@@ -292,20 +291,14 @@ impl KinesisSink {
         let users: u64 = chunk.iter().map(|e| e.users.len()).sum();
         FlowStats::add(&self.stats.record_send_attempts, users);
         let body = Bytes::from(put_records_body(self.is_arn(), &self.stream, batch, chunk));
-        // The SDK serializes an input without records and sends `body` instead (before it
-        // signs); it still signs, sends and parses the answer. Were the body not swapped,
-        // Kinesis would refuse a request without records: nothing is sent empty.
+        // An input without records; the SDK sends `body` instead (see `send_body`).
         let req = self.client.put_records().set_records(Some(Vec::new()));
         let req = if self.is_arn() {
             req.stream_arn(&self.stream)
         } else {
             req.stream_name(&self.stream)
         };
-        let req = req.customize().mutate_request(move |r| {
-            r.headers_mut()
-                .insert("Content-Length", body.len().to_string());
-            *r.body_mut() = SdkBody::from(body.clone());
-        });
+        let req = req.customize().mutate_request(super::send_body(body));
         match req.send().await {
             Ok(out) => {
                 let mut outcomes = Vec::with_capacity(chunk.len());
@@ -693,15 +686,13 @@ fn request_len(entries: &[Entry]) -> usize {
 /// A random partition key (RANDOM): 16 hex digits, 64 bits spread over the hash space.
 /// The JSON body of a PutRecords request for `entries` (awsJson1.1, as the SDK writes
 /// it), written in one buffer of the right size: base64 straight from the batch or the
-/// aggregates, which are dropped once encoded. The SDK's serializer grows a string and
-/// copies each record into a blob first, about an eighth of the agent's CPU at full speed.
+/// aggregates, which are dropped once encoded (see [`super::send_body`]).
 fn put_records_body(arn: bool, stream: &str, batch: &Batch, entries: &mut [Entry]) -> Vec<u8> {
-    let b64 = base64_simd::STANDARD;
     let size: usize = entries
         .iter()
         .map(|e| {
             let data = e.data.as_ref().map_or(e.len, Vec::len);
-            b64.encoded_length(data)
+            super::base64_len(data)
                 + 2 * e.key.len()
                 + e.ehk.as_ref().map_or(0, |k| k.len() + 24)
                 + 40
@@ -715,12 +706,11 @@ fn put_records_body(arn: bool, stream: &str, batch: &Batch, entries: &mut [Entry
         if i > 0 {
             out.push(b',');
         }
-        out.extend_from_slice(b"{\"Data\":\"");
         match e.data.take() {
-            Some(owned) => b64.encode_append(&owned, &mut out),
-            None => b64.encode_append(e.bytes(batch), &mut out),
+            Some(owned) => super::open_record_json(&mut out, &owned),
+            None => super::open_record_json(&mut out, e.bytes(batch)),
         }
-        out.extend_from_slice(b"\",\"PartitionKey\":");
+        out.extend_from_slice(b",\"PartitionKey\":");
         write_valid_str(&mut out, &e.key);
         if let Some(ehk) = &e.ehk {
             out.extend_from_slice(b",\"ExplicitHashKey\":");

@@ -156,7 +156,18 @@ def free_port():
     return port
 
 
-def to_moto(name, input_path, extra, shards=4):
+def to_moto(name, input_path, extra, shards=4, runs=3):
+    """Best of `runs`, each into a fresh moto (a stream that keeps earlier runs' records
+    makes the emulator slower)."""
+    best = None
+    for _ in range(runs):
+        row = to_fresh_moto(name, input_path, extra, shards)
+        if best is None or row["wall s"] < best["wall s"]:
+            best = row
+    return best
+
+
+def to_fresh_moto(name, input_path, extra, shards):
     port = free_port()
     endpoint = f"http://127.0.0.1:{port}"
     moto = subprocess.Popen([MOTO, "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

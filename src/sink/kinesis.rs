@@ -683,7 +683,6 @@ fn request_len(entries: &[Entry]) -> usize {
     n
 }
 
-/// A random partition key (RANDOM): 16 hex digits, 64 bits spread over the hash space.
 /// The JSON body of a PutRecords request for `entries` (awsJson1.1, as the SDK writes
 /// it), written in one buffer of the right size: base64 straight from the batch or the
 /// aggregates, which are dropped once encoded (see [`super::send_body`]).
@@ -728,6 +727,7 @@ fn put_records_body(arn: bool, stream: &str, batch: &Batch, entries: &mut [Entry
     out
 }
 
+/// A random partition key (RANDOM): 16 hex digits, 64 bits spread over the hash space.
 fn random_key(rng: &mut impl Rng) -> String {
     format!("{:016x}", rng.gen::<u64>())
 }

@@ -35,13 +35,17 @@ fn digests_scalar(msgs: &[&[u8]]) -> Vec<[u8; 16]> {
     msgs.iter().map(|m| Md5::digest(m).into()).collect()
 }
 
+#[cfg(target_arch = "x86_64")]
 const IV: [u32; 4] = [0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476];
 
+#[cfg(target_arch = "x86_64")]
 /// The state of lane `l` of `L`, as words `a b c d`, and the 16 words of each lane's
 /// block (word-major: `w[j][l]` is word `j` of lane `l`).
 type State<const L: usize> = [[u32; L]; 4];
+#[cfg(target_arch = "x86_64")]
 type Words<const L: usize> = [[u32; L]; 16];
 
+#[cfg(target_arch = "x86_64")]
 /// Where a lane is in its message.
 #[derive(Clone, Copy)]
 struct Lane {
@@ -53,6 +57,7 @@ struct Lane {
     tail_done: usize,
 }
 
+#[cfg(target_arch = "x86_64")]
 /// The padded tail of a message: its last `len % 64` bytes, 0x80, zeros and the bit
 /// length, in one or two blocks. Returns the number of blocks.
 fn tail(msg: &[u8], tail: &mut [u8; 128]) -> usize {
@@ -66,6 +71,7 @@ fn tail(msg: &[u8], tail: &mut [u8; 128]) -> usize {
     blocks
 }
 
+#[cfg(target_arch = "x86_64")]
 /// Hashes `msgs` `L` at a time with `compress`, which runs one block in every lane.
 fn run<const L: usize>(
     msgs: &[&[u8]],

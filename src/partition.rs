@@ -82,21 +82,14 @@ fn push_key(key: &[u8], out: &mut Vec<u8>) {
 /// Length of a DETERMINISTIC key: the hex MD5 of the record.
 pub const DIGEST_KEY_LEN: usize = 32;
 
-/// The DETERMINISTIC key of each record of `records`: what [`Keyer::key_for`] gives, for
-/// many at once (hashed side by side).
-pub fn digest_keys(records: &[&[u8]]) -> Vec<[u8; DIGEST_KEY_LEN]> {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    crate::md5many::digests(records)
-        .iter()
-        .map(|d| {
-            let mut key = [0; DIGEST_KEY_LEN];
-            for (i, b) in d.iter().enumerate() {
-                key[2 * i] = HEX[(b >> 4) as usize];
-                key[2 * i + 1] = HEX[(b & 15) as usize];
-            }
-            key
-        })
-        .collect()
+/// The DETERMINISTIC keys of `records`, back to back ([`DIGEST_KEY_LEN`] bytes each):
+/// what [`Keyer::key_for`] gives, for many at once (hashed side by side).
+pub fn digest_keys(records: &[&[u8]]) -> Vec<u8> {
+    let mut keys = Vec::with_capacity(records.len() * DIGEST_KEY_LEN);
+    for d in crate::md5many::digests(records) {
+        push_hex(&d, &mut keys);
+    }
+    keys
 }
 
 fn push_hex(bytes: &[u8], out: &mut Vec<u8>) {
@@ -187,10 +180,12 @@ mod tests {
         assert!(keyer.is_digest());
         let records: Vec<Vec<u8>> = (0..200).map(|n| vec![b'a' + (n % 26) as u8; n]).collect();
         let refs: Vec<&[u8]> = records.iter().map(Vec::as_slice).collect();
-        for (r, key) in refs.iter().zip(digest_keys(&refs)) {
+        let keys = digest_keys(&refs);
+        assert_eq!(keys.len(), refs.len() * DIGEST_KEY_LEN);
+        for (r, key) in refs.iter().zip(keys.chunks_exact(DIGEST_KEY_LEN)) {
             let mut one = Vec::new();
             keyer.key_for(b"line", r, &mut one);
-            assert_eq!(&key[..], &one[..], "record of {} bytes", r.len());
+            assert_eq!(key, &one[..], "record of {} bytes", r.len());
         }
     }
 

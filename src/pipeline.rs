@@ -361,9 +361,10 @@ impl Emitter {
             .map(|(_, r)| &b.data[r.start as usize..r.end as usize])
             .collect();
         let keys = partition::digest_keys(&records);
+        let keys = keys.chunks_exact(partition::DIGEST_KEY_LEN);
         for ((i, _), key) in self.digest_keys.drain(..).zip(keys) {
             let r = b.records[i].key.clone();
-            b.keys[r.start as usize..r.end as usize].copy_from_slice(&key);
+            b.keys[r.start as usize..r.end as usize].copy_from_slice(key);
         }
     }
 

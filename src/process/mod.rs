@@ -299,11 +299,7 @@ impl Chain {
             Cur::B => out.extend_from_slice(&b.b),
             Cur::Obj => {
                 if let Some(key) = &self.record_id_key {
-                    b.obj.set_with(key, |buf| {
-                        buf.push(b'"');
-                        id.write_to(buf);
-                        buf.push(b'"');
-                    });
+                    b.obj.set_with(key, |buf| write_id(buf, id));
                 }
                 match self.json_format {
                     JsonFormat::Compact => b.obj.write_compact(out),
@@ -327,11 +323,7 @@ impl Chain {
         let mut fields = Direct::new(out);
         if log.parse_into(record, &mut fields) {
             if let Some(key) = &self.record_id_key {
-                fields.with(key, |buf| {
-                    buf.push(b'"');
-                    id.write_to(buf);
-                    buf.push(b'"');
-                });
+                fields.with(key, |buf| write_id(buf, id));
             }
             fields.finish();
             return Outcome::Emit;
@@ -343,6 +335,13 @@ impl Chain {
         out.extend_from_slice(record);
         Outcome::Emit
     }
+}
+
+/// Writes `id` as a JSON string (the value of `recordIdField`).
+fn write_id(buf: &mut Vec<u8>, id: RecordId) {
+    buf.push(b'"');
+    id.write_to(buf);
+    buf.push(b'"');
 }
 
 #[cfg(test)]

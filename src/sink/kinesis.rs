@@ -766,36 +766,24 @@ mod tests {
         batch.push(b"first record\n", None, id);
         batch.push(&[0u8, 255, b'"', b'\\', 10], None, id);
         let aggregate: Vec<u8> = (0..=255).collect();
-        let mut entries = vec![
-            entry(None, 12, "k\"e\\y\u{1}é", None, Users::One(0)),
-            entry(
-                Some(aggregate.clone()),
-                256,
-                "agg",
-                Some("1234"),
-                Users::Many(vec![1]),
-            ),
-            entry(None, 5, "x", None, Users::One(1)),
-        ];
+        let fresh = || {
+            vec![
+                entry(None, 12, "k\"e\\y\u{1}é", None, Users::One(0)),
+                entry(
+                    Some(aggregate.clone()),
+                    256,
+                    "agg",
+                    Some("1234"),
+                    Users::Many(vec![1]),
+                ),
+                entry(None, 5, "x", None, Users::One(1)),
+            ]
+        };
         for (arn, stream, field) in [
             (false, "logs", "StreamName"),
             (true, "arn:aws:kinesis:us-east-1:1:stream/l\"s", "StreamARN"),
         ] {
-            let mut entries: Vec<Entry> = entries
-                .iter()
-                .map(|e| {
-                    entry(
-                        e.data.clone(),
-                        e.len,
-                        &e.key,
-                        e.ehk.as_deref(),
-                        match &e.users {
-                            Users::One(i) => Users::One(*i),
-                            Users::Many(v) => Users::Many(v.clone()),
-                        },
-                    )
-                })
-                .collect();
+            let mut entries = fresh();
             let body = put_records_body(arn, stream, &batch, &mut entries);
             let v: serde_json::Value = serde_json::from_slice(&body).expect("valid JSON");
             assert_eq!(v[field], stream);
@@ -817,8 +805,7 @@ mod tests {
                 "aggregates dropped once encoded"
             );
         }
-        entries.clear();
-        let body = put_records_body(false, "s", &batch, &mut entries);
+        let body = put_records_body(false, "s", &batch, &mut []);
         assert_eq!(body, br#"{"Records":[],"StreamName":"s"}"#);
     }
 }

@@ -31,7 +31,7 @@ fn bench(c: &mut Criterion) {
     g.throughput(Throughput::Elements(1));
     g.bench_function("register + ack one batch", |b| {
         let cp = FlowCheckpoints::new(vec![]);
-        cp.open(key, std::path::Path::new("/var/log/a.log"), 0);
+        cp.open(key, std::path::Path::new("/var/log/a.log"), 0, None);
         let mut seq = 0u64;
         let mut at = 0u64;
         b.iter(|| {

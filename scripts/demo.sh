@@ -15,7 +15,7 @@ bin=${CARGO_TARGET_DIR:-$root/target}/debug/kinesis-tail
 work=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 endpoint="http://127.0.0.1:$port"
-.venv-test/bin/moto_server -H 127.0.0.1 -p "$port" >"$work/moto.log" 2>&1 &
+.venv-test/bin/python tests/support/moto_serial.py -H 127.0.0.1 -p "$port" >"$work/moto.log" 2>&1 &
 moto=$!
 trap 'kill $moto 2>/dev/null; rm -rf "$work"' EXIT
 for _ in $(seq 1 100); do

@@ -119,16 +119,44 @@ pub async fn run(
     let mut readers = Vec::new();
     let mut deliveries = JoinSet::new();
     let mut used_ids = std::collections::HashSet::new();
+    let ids: Vec<String> = config
+        .flows
+        .iter()
+        .map(|flow| {
+            let mut id = flow.id.clone();
+            let mut n = 2;
+            while !used_ids.insert(id.clone()) {
+                id = format!("{}#{n}", flow.id);
+                n += 1;
+            }
+            id
+        })
+        .collect();
+    // Entries of flows no longer configured: a flow whose key is new (its pattern or
+    // destination changed) takes them over, so the files it shares with its former self
+    // resume exactly where they were (neither shipped again nor skipped). A file no entry
+    // knows is treated as at a first start.
+    let orphaned: Vec<Entry> = on_disk
+        .iter()
+        .filter(|(id, _)| !ids.contains(id))
+        .flat_map(|(_, entries)| entries.iter().cloned())
+        .collect();
     for (i, flow) in config.flows.iter().enumerate() {
-        let mut id = flow.id.clone();
-        let mut n = 2;
-        while !used_ids.insert(id.clone()) {
-            id = format!("{}#{n}", flow.id);
-            n += 1;
-        }
-        let checkpoints = Arc::new(FlowCheckpoints::new(
-            on_disk.remove(&id).unwrap_or_default(),
-        ));
+        let id = ids[i].clone();
+        let (entries, first_start) = match on_disk.remove(&id) {
+            Some(entries) => (entries, loaded.first_start),
+            None if loaded.first_start => (Vec::new(), true),
+            None => {
+                if !orphaned.is_empty() {
+                    tracing::info!(
+                        "flow {}: no checkpoint under its key ({id}); starting as at a first start, resuming the files that entries of flows no longer configured know",
+                        flow.index
+                    );
+                }
+                (orphaned.clone(), true)
+            }
+        };
+        let checkpoints = Arc::new(FlowCheckpoints::new(entries));
         let (tx, rx) = tokio::sync::mpsc::channel::<Queued>(flow.publish_queue_capacity.max(1));
         let fstats = Arc::clone(&stats.flows[i]);
         deliveries.spawn(deliver_loop(
@@ -156,7 +184,7 @@ pub async fn run(
             abort: abort.clone(),
             runtime: tokio::runtime::Handle::current(),
             once: options.once,
-            first_start: loaded.first_start,
+            first_start,
             max_record_bytes: limits[i].unwrap_or_else(|| flow.default_max_record_bytes()),
             max_open_files: config.max_open_files,
             rescan_interval: config.rescan_interval,

@@ -42,15 +42,17 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
-use crate::ack::FlowCheckpoints;
+use crate::ack::{FlowCheckpoints, Known};
 use crate::config::{Aggregation, Destination, FlowConfig, InitialPosition};
 use crate::event::{Batch, FileKey, RecordId};
 use crate::framing::{FrameEvent, Framer};
 use crate::metrics::FlowStats;
 use crate::partition::{self, Keyer};
 use crate::process::{Chain, Outcome};
+use crate::tail::checkpoint::Sum;
 use crate::tail::discovery::{self, Pattern, Reported};
 use crate::tail::file as tfile;
+use crate::tail::identity::{self, Original, Tail, Verdict, COPY_WAIT};
 
 /// Bytes read per `pread`.
 pub const READ_CHUNK: usize = 256 * 1024;
@@ -70,10 +72,11 @@ const END_SEARCH_WINDOW: u64 = 64 * 1024;
 /// inotify events queued between the watcher thread and this loop; on overflow the loop
 /// rescans instead.
 const EVENT_QUEUE: usize = 4096;
-/// How many first bytes of a file are compared to recognise a copy of it.
-pub const HEAD_BYTES: u64 = 4096;
 /// How long a truncated file can still be recognised in a new copy.
 const DONOR_TTL: Duration = Duration::from_secs(60);
+/// How often the directory of a truncated file is searched for its copy, when the copy
+/// is outside the pattern.
+const DONOR_LOOK_EVERY: Duration = Duration::from_secs(1);
 /// Truncated records are logged at most this often per flow.
 const TRUNCATION_LOG_EVERY: Duration = Duration::from_secs(60);
 
@@ -150,41 +153,39 @@ enum Phase {
     /// Reading.
     Reading {
         key: FileKey,
-        /// The identity record IDs are derived from: `key`, or for a copy made by
-        /// copytruncate, the identity of the file it is a copy of (same bytes, same IDs).
-        id_key: FileKey,
+        /// The digest record IDs are derived from: `key`'s, or for a copy made by
+        /// copytruncate, the digest of the file it is a copy of (same bytes, same IDs).
+        id: u64,
         framer: Framer,
         /// Everything before this is covered by a batch already.
         covered: u64,
-        /// Checksum of the first `head.0` bytes (up to [`HEAD_BYTES`]): evidence that
-        /// another file is a copy of this one.
-        head: (u64, u64),
+        /// Checksum of the first bytes (up to [`identity::HEAD_BYTES`]): evidence that
+        /// another file is a copy of this one, and that a file found at start is this one.
+        head: Sum,
+        /// The last bytes read, for the anchor a truncation leaves behind.
+        tail: Tail,
     },
 }
 
-/// What [`Loop::recover`] looks for.
-#[derive(Debug, Clone, Copy)]
-enum Want {
-    /// The inode of a checkpointed file, renamed out of the pattern.
-    Inode { key: FileKey, offset: u64 },
-    /// A copy of a file truncated in place: same first line (and first bytes, when known).
-    Copy {
-        fingerprint: u64,
-        head: Option<(u64, u64)>,
-        id_key: FileKey,
-        offset: u64,
-    },
-}
-
-/// A file recently truncated (by copytruncate, usually): a new file whose first bytes are
-/// the same is its copy, and is read from where this one was.
-#[derive(Debug, Clone, Copy)]
+/// A file seen truncated (by copytruncate, usually): a file whose bytes match it at its
+/// head and where its reading stopped is its copy, and is read on from there.
+#[derive(Debug)]
 struct Donor {
-    fingerprint: u64,
-    head: (u64, u64),
-    id_key: FileKey,
-    offset: u64,
+    /// The truncated file's identity (its checkpoint entry, whose ranges in flight the
+    /// copy's checkpoint waits for).
+    key: FileKey,
+    /// The digest its record IDs carry.
+    id: u64,
+    original: Original,
+    /// Where the copy is read from: the end of the last whole record of the original.
+    resume: u64,
+    /// The original's unfinished record (a partial line, a multi-line record), sent
+    /// from here if no copy is ever found; a copy holds it whole and reads it again.
+    framer: Option<Framer>,
+    /// Where its copy may be, outside the pattern.
+    dir: Option<PathBuf>,
     at: Instant,
+    last_look: Option<Instant>,
 }
 
 #[derive(Debug)]
@@ -206,6 +207,8 @@ struct Reader {
     renamed: bool,
     last_growth: Instant,
     last_used: Instant,
+    /// Unidentified and possibly a copy still to be confirmed: since when, at what size.
+    held: Option<(Instant, u64)>,
 }
 
 type Inode = (u64, u64);
@@ -236,9 +239,8 @@ struct Emitter {
     abort: CancellationToken,
     runtime: tokio::runtime::Handle,
     truncation_log: (Option<Instant>, u64),
-    /// The last file key records were made from, and its digest (computed once per file,
-    /// not per record).
-    id_digest: (FileKey, u64),
+    /// The ends of the file ranges of batches sent, whose anchors the loop computes.
+    sent: Vec<(FileKey, u64)>,
     /// Set when the queue refused a batch because shutdown gave up.
     aborted: bool,
 }
@@ -247,16 +249,13 @@ impl Emitter {
     fn record(
         &mut self,
         key: FileKey,
-        id_key: &FileKey,
+        id: u64,
         covered: &mut u64,
         frame: crate::framing::Frame<'_>,
     ) {
         FlowStats::add(&self.stats.records_parsed, 1);
         FlowStats::add(&self.stats.bytes_parsed, frame.bytes.len() as u64 + 1);
-        if self.id_digest.0 != *id_key {
-            self.id_digest = (*id_key, id_key.digest());
-        }
-        let id = RecordId::from_digest(self.id_digest.1, frame.offset);
+        let id = RecordId::from_digest(id, frame.offset);
         let mut truncated = frame.truncated;
         let processed = if self.chain.is_empty() {
             false
@@ -383,6 +382,7 @@ impl Emitter {
             return;
         }
         self.checkpoints.register(batch.seq, &batch.ranges);
+        self.sent.extend(batch.ranges.iter().map(|r| (r.key, r.to)));
         FlowStats::add(&self.stats.batches_pending, 1);
         let tx = self.tx.clone();
         let abort = self.abort.clone();
@@ -477,7 +477,7 @@ impl FlowReader {
             abort,
             runtime,
             truncation_log: (None, 0),
-            id_digest: (FileKey::default(), FileKey::default().digest()),
+            sent: Vec::new(),
             aborted: false,
         };
         let pattern = Pattern::new(&flow.file_pattern, flow.glob.clone());
@@ -500,6 +500,7 @@ impl FlowReader {
             max_open_files: max_open_files.max(1),
             open: 0,
             donors: Vec::new(),
+            once,
         };
         state.rescan(first_start && flow.initial_position == InitialPosition::EndOfFile && !once);
         state.recover_after_restart();
@@ -534,6 +535,7 @@ impl FlowReader {
             {
                 emitter.send();
             }
+            state.fill_anchors(&mut emitter);
             state.update_gauges();
             if emitter.aborted {
                 break;
@@ -576,6 +578,7 @@ impl FlowReader {
         if !once {
             emitter.send();
         }
+        state.fill_anchors(&mut emitter);
         drop(watcher);
         drop(ev_tx);
     }
@@ -593,6 +596,16 @@ fn batch_limits(flow: &FlowConfig) -> (usize, usize) {
     } else {
         (flow.max_buffer_size_records, flow.max_buffer_size_bytes)
     }
+}
+
+/// What [`Loop::copy_match`] decided.
+enum CopyMatch {
+    /// The copy of donor `.0`.
+    Copy(usize),
+    /// Maybe a copy: held.
+    Wait,
+    /// A file of its own.
+    None,
 }
 
 /// Something that should wake the loop.
@@ -702,6 +715,9 @@ struct Loop<'a> {
     open: usize,
     /// Files truncated lately, to recognise their copies.
     donors: Vec<Donor>,
+    /// `run --once`: no rotation is expected, so files are not held as possible copies
+    /// of files still being read.
+    once: bool,
 }
 
 impl Loop<'_> {
@@ -741,6 +757,10 @@ impl Loop<'_> {
         let r = self.readers.remove(ino)?;
         if r.file.is_some() {
             self.open -= 1;
+        }
+        if let Phase::Reading { key, .. } = &r.phase {
+            // Its entry now expires after checkpointTimeToLiveDays.
+            self.checkpoints.close(key);
         }
         Some(r)
     }
@@ -794,6 +814,7 @@ impl Loop<'_> {
                     renamed: false,
                     last_growth: now,
                     last_used: now,
+                    held: None,
                 },
             );
         }
@@ -874,38 +895,67 @@ impl Loop<'_> {
             };
             let (n, donor) = service(r, emitter, &mut self.buf);
             total += n;
-            if let Some(d) = donor {
+            if let Some(mut d) = donor {
                 // The copy made by copytruncate holds what was written between our last
                 // read and the truncation.
-                if let Some(dir) = self
+                d.dir = self
                     .readers
                     .get(&ino)
                     .and_then(|r| r.path.parent())
-                    .map(Path::to_path_buf)
-                {
-                    self.recover(
-                        &dir,
-                        Want::Copy {
-                            fingerprint: d.fingerprint,
-                            head: Some(d.head),
-                            id_key: d.id_key,
-                            offset: d.offset,
-                        },
-                    );
-                }
-                self.donors.push(d);
+                    .map(Path::to_path_buf);
+                self.add_donor(d);
             }
         }
         total
     }
 
+    /// A file was seen truncated: files held as possible copies are looked at again, and
+    /// its copy is looked for outside the pattern.
+    fn add_donor(&mut self, d: Donor) {
+        for r in self.readers.values_mut() {
+            if r.held.is_some() {
+                r.dirty = true;
+            }
+        }
+        self.donors.push(d);
+        let i = self.donors.len() - 1;
+        self.look_for_copy(i);
+    }
+
+    /// Computes the anchors of the ranges of the batches sent since the last call, from
+    /// the files still open (a range whose file is gone keeps no anchor; resuming there
+    /// then rests on the head checksum).
+    fn fill_anchors(&mut self, emitter: &mut Emitter) {
+        for (key, to) in emitter.sent.drain(..) {
+            let Some(r) = self.readers.get(&(key.dev, key.ino)) else {
+                continue;
+            };
+            let (Some(file), Phase::Reading { key: k, .. }) = (r.file.as_ref(), &r.phase) else {
+                continue;
+            };
+            if *k != key || to > r.size.max(r.offset) {
+                continue;
+            }
+            if let Ok(a) = identity::anchor(file, to) {
+                self.checkpoints.set_anchor(&key, to, a);
+            }
+        }
+    }
+
     /// At start: files with a checkpoint that left the pattern while the agent was stopped
     /// (renamed by a rotation, or copied by copytruncate before the original was
     /// truncated) still hold bytes never shipped. They are found next to where they were,
-    /// by inode or by first line, and read to their end.
+    /// by inode or as the verified copy of a truncated file, and read to their end.
     fn recover_after_restart(&mut self) {
         let entries = self.checkpoints.entries();
-        for &(key, offset, ref path) in &entries {
+        // Bytes a copy's entry carries (it resumes behind its original's ranges).
+        let taken_over: std::collections::HashSet<u64> =
+            entries.iter().filter_map(|(k, _)| k.records_of).collect();
+        for (known, path) in &entries {
+            let key = known.key;
+            if taken_over.contains(&key.digest()) {
+                continue;
+            }
             let Some(dir) = path.parent().map(Path::to_path_buf) else {
                 continue;
             };
@@ -916,7 +966,7 @@ impl Loop<'_> {
                     Ok(f) => {
                         let size = tfile::stat(&f).map(|s| s.size).unwrap_or(0);
                         matches!(tfile::fingerprint(&f), Ok(Some(fp)) if fp == key.fingerprint)
-                            && size >= offset
+                            && identity::same_file(&f, size, known)
                     }
                     Err(_) => true,
                 },
@@ -926,39 +976,56 @@ impl Loop<'_> {
             }
             if !self.readers.contains_key(&inode) {
                 // Renamed out of the pattern?
-                if !self.recover(&dir, Want::Inode { key, offset }) {
-                    self.recover_truncated_then_renamed(&dir, key, offset, &entries);
+                if !self.recover_inode(&dir, known) {
+                    self.recover_truncated_then_renamed(&dir, known, &entries);
                 }
-            } else {
+            } else if known.offset > 0 {
                 // Truncated in place: the bytes after the checkpoint are in its copy.
-                self.recover(
-                    &dir,
-                    Want::Copy {
-                        fingerprint: key.fingerprint,
-                        head: None,
-                        id_key: key,
-                        offset,
-                    },
-                );
+                self.donor_from_checkpoint(known, dir);
             }
         }
     }
 
+    /// A checkpointed file found truncated at start is the original of its copy, if one
+    /// is found: verified with the entry's head and anchor (an entry without them, from
+    /// a version 1 file, with its fingerprint and size only).
+    fn donor_from_checkpoint(&mut self, known: &Known, dir: PathBuf) {
+        let now = Instant::now();
+        self.add_donor(Donor {
+            key: known.key,
+            id: known.id(),
+            original: Original {
+                fingerprint: known.key.fingerprint,
+                head: known.head.unwrap_or(Sum { len: 0, sum: 0 }),
+                end: known.offset,
+                anchor: known.anchor.unwrap_or(Sum {
+                    len: 0,
+                    sum: crate::event::fnv1a(&[]),
+                }),
+            },
+            resume: known.offset,
+            framer: None,
+            dir: Some(dir),
+            at: now,
+            last_look: None,
+        });
+    }
+
     /// Two rotations while the agent was stopped: the checkpointed file was truncated in
     /// place (copytruncate), written again, then renamed out of the pattern. Its inode is
-    /// found next to where it was, holding other content than the checkpoint's (another
-    /// first line, or less than the checkpointed offset). The checkpointed content's
-    /// unread rest is in the copy; the file itself holds what was written after the
-    /// truncation, which no checkpoint knew of, so it is read from its start (unless
-    /// another entry of `entries` knows that content: its own recovery reads it).
+    /// found next to where it was, holding other content than the checkpoint's. The
+    /// checkpointed content's unread rest is in the copy; the file itself holds what was
+    /// written after the truncation, which no checkpoint knew of, so it is read from its
+    /// start (unless another entry of `entries` knows that content: its own recovery
+    /// reads it).
     fn recover_truncated_then_renamed(
         &mut self,
         dir: &Path,
-        key: FileKey,
-        offset: u64,
-        entries: &[(FileKey, u64, PathBuf)],
+        known: &Known,
+        entries: &[(Known, PathBuf)],
     ) {
         use std::os::unix::fs::MetadataExt;
+        let key = known.key;
         let Ok(listing) = std::fs::read_dir(dir) else {
             return;
         };
@@ -978,33 +1045,27 @@ impl Loop<'_> {
         let Ok(fp) = tfile::fingerprint(&file) else {
             return;
         };
-        if fp == Some(key.fingerprint) && size >= offset {
-            // Not truncated: fully shipped (Want::Inode found nothing past the offset).
+        if fp == Some(key.fingerprint) && identity::same_file(&file, size, known) {
+            // Not truncated: fully shipped (recover_inode found nothing past the offset).
             return;
         }
-        self.recover(
-            dir,
-            Want::Copy {
-                fingerprint: key.fingerprint,
-                head: None,
-                id_key: key,
-                offset,
-            },
-        );
+        if known.offset > 0 {
+            self.donor_from_checkpoint(known, dir.to_path_buf());
+        }
         let Some(fp) = fp else { return };
         if self.readers.contains_key(&(key.dev, key.ino)) {
             return;
         }
         let same_inode = entries
             .iter()
-            .filter(|(k, _, _)| (k.dev, k.ino) == (key.dev, key.ino));
+            .filter(|(k, _)| (k.key.dev, k.key.ino) == (key.dev, key.ino));
         if same_inode
             .clone()
-            .any(|(k, _, _)| *k != key && k.fingerprint == fp)
+            .any(|(k, _)| k.key != key && k.key.fingerprint == fp)
         {
             return;
         }
-        let generation = same_inode.map(|(k, _, _)| k.generation).max().unwrap_or(0) + 1;
+        let generation = same_inode.map(|(k, _)| k.key.generation).max().unwrap_or(0) + 1;
         let new = FileKey {
             fingerprint: fp,
             generation,
@@ -1014,12 +1075,14 @@ impl Loop<'_> {
             "{} was truncated and renamed since its checkpoint; reading what it holds now from its start",
             path.display()
         );
-        self.read_rotated(path, file, size, new, new, 0);
+        self.read_rotated(path, file, size, new, new.digest(), 0, None);
     }
 
-    /// Looks in `dir` for a file that holds the unread rest of another one, and reads it to
-    /// its end (it is outside the pattern, so it is treated as gone). True when found.
-    fn recover(&mut self, dir: &Path, want: Want) -> bool {
+    /// Looks in `dir` for the checkpointed file `known`, renamed out of the pattern, and
+    /// reads it from its checkpoint to its end (it is treated as gone). True when found.
+    fn recover_inode(&mut self, dir: &Path, known: &Known) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        let key = known.key;
         let Ok(entries) = std::fs::read_dir(dir) else {
             return false;
         };
@@ -1029,83 +1092,110 @@ impl Loop<'_> {
             if !meta.is_file() || !self.pattern_allows_name(&path) {
                 continue;
             }
-            use std::os::unix::fs::MetadataExt;
             let inode = (meta.dev(), meta.ino());
-            if self.readers.contains_key(&inode) {
+            if self.readers.contains_key(&inode)
+                || inode != (key.dev, key.ino)
+                || meta.len() <= known.offset
+            {
                 continue;
             }
-            let (key, id_key, offset) = match want {
-                Want::Inode { key, offset } => {
-                    if inode != (key.dev, key.ino) || meta.len() <= offset {
-                        continue;
-                    }
-                    let Ok(f) = tfile::open_nonblocking(&path) else {
-                        continue;
-                    };
-                    if !matches!(tfile::fingerprint(&f), Ok(Some(fp)) if fp == key.fingerprint) {
-                        continue;
-                    }
-                    (key, key, offset)
-                }
-                Want::Copy {
-                    fingerprint,
-                    head,
-                    id_key,
-                    offset,
-                } => {
-                    if meta.len() <= offset {
-                        continue;
-                    }
-                    let Ok(f) = tfile::open_nonblocking(&path) else {
-                        continue;
-                    };
-                    if !matches!(tfile::fingerprint(&f), Ok(Some(fp)) if fp == fingerprint) {
-                        continue;
-                    }
-                    if let Some((len, hash)) = head {
-                        if !matches!(tfile::head(&f, len), Ok((l, h)) if l == len && h == hash) {
-                            continue;
-                        }
-                    }
-                    let own = match self.checkpoints.lookup(inode.0, inode.1) {
-                        Some((k, _)) if k.fingerprint == fingerprint => k,
-                        _ => FileKey {
-                            dev: inode.0,
-                            ino: inode.1,
-                            fingerprint,
-                            generation: 0,
-                        },
-                    };
-                    (own, id_key, offset)
-                }
-            };
-            let Ok(file) = tfile::open_nonblocking(&path) else {
+            let Ok(f) = tfile::open_nonblocking(&path) else {
                 continue;
             };
+            if !matches!(tfile::fingerprint(&f), Ok(Some(fp)) if fp == key.fingerprint)
+                || !identity::same_file(&f, meta.len(), known)
+            {
+                continue;
+            }
             tracing::info!(
-                "{} holds {} bytes not shipped yet (a rotated file outside the pattern); reading it from offset {offset}",
+                "{} holds {} bytes not shipped yet (a rotated file outside the pattern); reading it from offset {}",
                 path.display(),
-                meta.len() - offset
+                meta.len() - known.offset,
+                known.offset
             );
-            self.read_rotated(path, file, meta.len(), key, id_key, offset);
+            self.read_rotated(path, f, meta.len(), key, known.id(), known.offset, None);
             return true;
         }
         false
     }
 
+    /// Looks for the copy of donor `i` in its directory, among the files no reader has
+    /// (those in the pattern are judged when they are identified). When found, it is read
+    /// from where the original's reading stopped, and the donor is used up.
+    fn look_for_copy(&mut self, i: usize) {
+        use std::os::unix::fs::MetadataExt;
+        let Some(dir) = self.donors[i].dir.clone() else {
+            return;
+        };
+        self.donors[i].last_look = Some(Instant::now());
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let Ok(meta) = entry.metadata() else { continue };
+            if !meta.is_file() || !self.pattern_allows_name(&path) {
+                continue;
+            }
+            let inode = (meta.dev(), meta.ino());
+            if self.readers.contains_key(&inode) {
+                continue;
+            }
+            let Ok(f) = tfile::open_nonblocking(&path) else {
+                continue;
+            };
+            let Ok(Some(fp)) = tfile::fingerprint(&f) else {
+                continue;
+            };
+            let size = meta.len();
+            if identity::copy_verdict(&f, size, fp, &self.donors[i].original) != Verdict::Copy {
+                continue;
+            }
+            let d = self.donors.swap_remove(i);
+            let own = match self.checkpoints.lookup(inode.0, inode.1) {
+                Some(k) if k.key.fingerprint == fp => k.key,
+                _ => FileKey {
+                    dev: inode.0,
+                    ino: inode.1,
+                    fingerprint: fp,
+                    generation: 0,
+                },
+            };
+            tracing::info!(
+                "{} is the copy of a truncated file (copytruncate) and holds {} bytes not shipped yet; reading it from offset {}",
+                path.display(),
+                size - d.resume,
+                d.resume
+            );
+            self.read_rotated(path, f, size, own, d.id, d.resume, Some(d.key));
+            self.checkpoints.close(&d.key);
+            return;
+        }
+    }
+
     /// Reads `file` (`size` bytes, outside the pattern, so treated as gone) from `offset`
-    /// to its end as `key`.
+    /// to its end as `key`, with record IDs of digest `id`; `copy_of`: the file it is the
+    /// copy of.
+    #[allow(clippy::too_many_arguments)]
     fn read_rotated(
         &mut self,
         path: PathBuf,
         file: File,
         size: u64,
         key: FileKey,
-        id_key: FileKey,
+        id: u64,
         offset: u64,
+        copy_of: Option<FileKey>,
     ) {
-        self.checkpoints.open(key, &path, offset);
-        let head = tfile::head(&file, HEAD_BYTES.min(size)).unwrap_or((0, 0));
+        let head = identity::head(&file, size).unwrap_or(Sum { len: 0, sum: 0 });
+        match copy_of {
+            Some(original) => {
+                self.checkpoints
+                    .open_copy(key, &path, offset, original, id, Some(head))
+            }
+            None => self.checkpoints.open(key, &path, offset, Some(head)),
+        }
+        let tail = Tail::before(&file, offset);
         let now = Instant::now();
         self.open += 1;
         self.readers.insert(
@@ -1117,10 +1207,11 @@ impl Loop<'_> {
                 file: Some(file),
                 phase: Phase::Reading {
                     key,
-                    id_key,
+                    id,
                     framer: Framer::new(self.flow, offset, self.framer_cap),
                     covered: offset,
                     head,
+                    tail,
                 },
                 offset,
                 size,
@@ -1130,6 +1221,7 @@ impl Loop<'_> {
                 renamed: true,
                 last_growth: now,
                 last_used: now,
+                held: None,
             },
         );
     }
@@ -1144,7 +1236,7 @@ impl Loop<'_> {
     }
 
     /// Gives a reader its identity once its file has a first line, and decides where it
-    /// starts. Returns true when the reader can read.
+    /// starts (see [`identity`] for the rules). Returns true when the reader can read.
     fn identify(&mut self, ino: Inode) -> bool {
         let Some(r) = self.readers.get(&ino) else {
             return false;
@@ -1179,95 +1271,136 @@ impl Loop<'_> {
             fingerprint: fp,
             generation,
         };
-        let mut id_key = None;
-        let (key, offset) = match start {
-            Start::Fresh(g) => (fresh(g), 0),
+        let mut copy_of = None;
+        let (key, id, offset) = match start {
+            Start::Fresh(g) => (fresh(g), fresh(g).digest(), 0),
             Start::Checkpoint | Start::End(_) => match self.checkpoints.lookup(dev, ino_no) {
-                Some((k, off)) if k.fingerprint == fp && size >= off => (k, off),
-                Some((k, _)) => {
+                Some(k) if k.key.fingerprint == fp && identity::same_file(file, size, &k) => {
+                    (k.key, k.id(), k.offset)
+                }
+                Some(k) => {
                     tracing::info!(
-                        "{}: content differs from its checkpoint (truncated, or a new file on a reused inode); reading it from the start",
+                        "{}: content differs from its checkpoint (truncated or rewritten, or a new file on a reused inode); reading it from the start",
                         path.display()
                     );
-                    (fresh(k.generation + 1), 0)
+                    let key = fresh(k.key.generation + 1);
+                    (key, key.digest(), 0)
                 }
-                None => match self.copy_of(ino, fp, size) {
-                    Some((donor_key, at)) => {
+                None => match self.copy_match(ino, fp, size) {
+                    CopyMatch::Copy(i) => {
+                        let d = self.donors.swap_remove(i);
                         tracing::info!(
-                            "{} is a copy of a file already read (copytruncate); reading it from offset {at}",
-                            path.display()
+                            "{} is a copy of a file seen truncated (copytruncate); reading it from offset {}",
+                            path.display(),
+                            d.resume
                         );
-                        id_key = Some(donor_key);
-                        (fresh(0), at)
+                        copy_of = Some(d.key);
+                        self.checkpoints.close(&d.key);
+                        (fresh(0), d.id, d.resume)
                     }
-                    None => {
-                        let offset = match start {
-                            Start::End(at) if at > 0 => {
-                                let file = self.readers[&ino].file.as_ref().expect("open");
-                                tfile::last_line_end(file, at, END_SEARCH_WINDOW).unwrap_or(at)
+                    CopyMatch::Wait => {
+                        let r = self.readers.get_mut(&ino).expect("present");
+                        let now = Instant::now();
+                        match r.held {
+                            Some((since, held_size)) if held_size == size => {
+                                if since.elapsed() < COPY_WAIT {
+                                    r.at_eof = true;
+                                    r.dirty = false;
+                                    r.last_used = now;
+                                    return false;
+                                }
+                                tracing::info!(
+                                    "{} begins like another file but matched no truncated one within {COPY_WAIT:?}; reading it as a file of its own",
+                                    path.display()
+                                );
+                                self.start_offset(ino, start, fresh(0))
                             }
-                            _ => 0,
-                        };
-                        (fresh(0), offset)
+                            _ => {
+                                // Growing (a copy being written) or new: wait on.
+                                r.held = Some((now, size));
+                                r.at_eof = true;
+                                r.dirty = false;
+                                r.last_used = now;
+                                return false;
+                            }
+                        }
                     }
+                    CopyMatch::None => self.start_offset(ino, start, fresh(0)),
                 },
             },
         };
-        let file = self.readers[&ino].file.as_ref().expect("open");
-        let head = tfile::head(file, HEAD_BYTES.min(size)).unwrap_or((0, 0));
-        self.checkpoints.open(key, &path, offset);
-        let framer = Framer::new(self.flow, offset, self.framer_cap);
         let r = self.readers.get_mut(&ino).expect("present");
+        r.held = None;
+        let file = r.file.as_ref().expect("open");
+        let head = identity::head(file, size).unwrap_or(Sum { len: 0, sum: 0 });
+        let tail = Tail::before(file, offset);
+        match copy_of {
+            Some(original) => {
+                self.checkpoints
+                    .open_copy(key, &path, offset, original, id, Some(head))
+            }
+            None => self.checkpoints.open(key, &path, offset, Some(head)),
+        }
+        let framer = Framer::new(self.flow, offset, self.framer_cap);
         r.offset = offset;
         r.phase = Phase::Reading {
             key,
-            id_key: id_key.unwrap_or(key),
+            id,
             framer,
             covered: offset,
             head,
+            tail,
         };
         true
     }
 
-    /// When the new file `ino` starts with the same bytes as a file being read (or one
-    /// truncated lately), it is a copy made by copytruncate: what was read of the
-    /// original is not read again. Returns the original's ID identity and where to start.
-    fn copy_of(&mut self, ino: Inode, fp: u64, size: u64) -> Option<(FileKey, u64)> {
-        self.donors.retain(|d| d.at.elapsed() < DONOR_TTL);
-        let live = self.readers.iter().filter_map(|(other, r)| match &r.phase {
-            Phase::Reading {
-                key,
-                id_key,
-                framer,
-                head,
-                ..
-            } if *other != ino && key.fingerprint == fp => Some(Donor {
-                fingerprint: fp,
-                head: *head,
-                id_key: *id_key,
-                offset: framer.committed(),
-                at: Instant::now(),
-            }),
-            _ => None,
-        });
-        let candidates: Vec<Donor> = self
-            .donors
-            .iter()
-            .copied()
-            .filter(|d| d.fingerprint == fp)
-            .chain(live)
-            .collect();
-        let file = self.readers.get(&ino)?.file.as_ref()?;
-        candidates.into_iter().find_map(|d| {
-            let (len, hash) = d.head;
-            if len == 0 || size < len || d.offset < len {
-                return None;
+    /// Where a file no checkpoint knows starts: its start, or its end (moved back to its
+    /// last whole line) under `initialPosition: END_OF_FILE` at a first start.
+    fn start_offset(&self, ino: Inode, start: Start, key: FileKey) -> (FileKey, u64, u64) {
+        let offset = match start {
+            Start::End(at) if at > 0 => {
+                let file = self.readers[&ino].file.as_ref().expect("open");
+                tfile::last_line_end(file, at, END_SEARCH_WINDOW).unwrap_or(at)
             }
-            match tfile::head(file, len) {
-                Ok((l, h)) if l == len && h == hash => Some((d.id_key, d.offset.min(size))),
-                _ => None,
+            _ => 0,
+        };
+        (key, key.digest(), offset)
+    }
+
+    /// Whether the new file `ino` is the copy of a file seen truncated, may still become
+    /// one (too short to tell, or beginning like a file being read that may be truncated
+    /// next), or is a file of its own.
+    fn copy_match(&mut self, ino: Inode, fp: u64, size: u64) -> CopyMatch {
+        let Some(file) = self.readers.get(&ino).and_then(|r| r.file.as_ref()) else {
+            return CopyMatch::None;
+        };
+        let mut wait = false;
+        for (i, d) in self.donors.iter().enumerate() {
+            match identity::copy_verdict(file, size, fp, &d.original) {
+                Verdict::Copy => return CopyMatch::Copy(i),
+                Verdict::Wait => wait = true,
+                Verdict::Different => {}
             }
-        })
+        }
+        if !wait && !self.once {
+            // A copytruncate whose copy is in the pattern: the copy may be seen before
+            // the original's truncation.
+            wait = self.readers.iter().any(|(other, r)| match &r.phase {
+                Phase::Reading { key, head, .. }
+                    if *other != ino && r.gone.is_none() && key.fingerprint == fp =>
+                {
+                    head.len > 0
+                        && size >= head.len
+                        && matches!(identity::sum_at(file, 0, head.len), Ok(h) if h == *head)
+                }
+                _ => false,
+            });
+        }
+        if wait {
+            CopyMatch::Wait
+        } else {
+            CopyMatch::None
+        }
     }
 
     /// Multi-line silence, gone files' grace and `removeAfterShipped`.
@@ -1294,7 +1427,12 @@ impl Loop<'_> {
                     r.dirty = true;
                 }
             }
+            if r.held.is_some() && r.last_used.elapsed() >= GONE_POLL {
+                // Judged again: grown, matched a donor, or waited long enough.
+                r.dirty = true;
+            }
         }
+        self.donor_timers(emitter);
         for ino in close {
             if let Some(mut r) = self.remove_reader(&ino) {
                 finish_reader(&mut r, emitter);
@@ -1307,6 +1445,45 @@ impl Loop<'_> {
         if self.flow.remove_after_shipped {
             self.remove_shipped(emitter);
         }
+    }
+
+    /// Donors whose copy is outside the pattern are looked for again; those no copy
+    /// matched within [`DONOR_TTL`] are given up: their unfinished record is sent as it
+    /// is (it will never be completed).
+    fn donor_timers(&mut self, emitter: &mut Emitter) {
+        let mut i = 0;
+        while i < self.donors.len() {
+            let d = &self.donors[i];
+            if d.at.elapsed() >= DONOR_TTL {
+                let d = self.donors.swap_remove(i);
+                tracing::debug!(
+                    "no copy found for a file truncated at offset {} (copytruncate) within {DONOR_TTL:?}",
+                    d.original.end
+                );
+                self.give_up_donor(d, emitter);
+                continue;
+            }
+            let due = d.last_look.is_none_or(|t| t.elapsed() >= DONOR_LOOK_EVERY);
+            if d.dir.is_some() && due {
+                let before = self.donors.len();
+                self.look_for_copy(i);
+                if self.donors.len() < before {
+                    continue;
+                }
+            }
+            i += 1;
+        }
+    }
+
+    /// Sends what the framer of a donor held (a partial line, a multi-line record), and
+    /// lets its entry expire.
+    fn give_up_donor(&mut self, d: Donor, emitter: &mut Emitter) {
+        if let Some(mut framer) = d.framer {
+            let mut covered = d.resume;
+            framer.flush(true, &mut |ev| emit(emitter, d.key, d.id, &mut covered, ev));
+            emitter.cover(d.key, covered, framer.committed());
+        }
+        self.checkpoints.close(&d.key);
     }
 
     /// Deletes rotated files that stopped growing once all of them is acknowledged and on
@@ -1374,6 +1551,15 @@ impl Loop<'_> {
                 at(r.last_growth + GONE_GRACE);
                 at(Instant::now() + Duration::from_secs(1));
             }
+            if r.held.is_some() {
+                at((r.last_used + GONE_POLL).max(Instant::now()));
+            }
+        }
+        for d in &self.donors {
+            at(d.at + DONOR_TTL);
+            if let (Some(_), Some(t)) = (&d.dir, d.last_look) {
+                at(t + DONOR_LOOK_EVERY);
+            }
         }
         next
     }
@@ -1383,13 +1569,16 @@ impl Loop<'_> {
     }
 
     fn all_read(&self) -> bool {
-        !self.any_dirty()
+        !self.any_dirty() && self.readers.values().all(|r| r.held.is_none())
     }
 
     /// `run --once`: everything read is flushed, partial last lines included.
     fn finish(&mut self, emitter: &mut Emitter) {
         for r in self.readers.values_mut() {
             finish_reader(r, emitter);
+        }
+        for d in std::mem::take(&mut self.donors) {
+            self.give_up_donor(d, emitter);
         }
         emitter.send();
     }
@@ -1427,29 +1616,23 @@ fn finish_reader(r: &mut Reader, emitter: &mut Emitter) {
 fn flush_framer(phase: &mut Phase, emitter: &mut Emitter, partial: bool) {
     if let Phase::Reading {
         key,
-        id_key,
+        id,
         framer,
         covered,
         ..
     } = phase
     {
-        let key = *key;
-        framer.flush(partial, &mut |ev| emit(emitter, key, id_key, covered, ev));
+        let (key, id) = (*key, *id);
+        framer.flush(partial, &mut |ev| emit(emitter, key, id, covered, ev));
         let c = framer.committed();
         emitter.cover(key, *covered, c);
         *covered = c;
     }
 }
 
-fn emit(
-    emitter: &mut Emitter,
-    key: FileKey,
-    id_key: &FileKey,
-    covered: &mut u64,
-    ev: FrameEvent<'_>,
-) {
+fn emit(emitter: &mut Emitter, key: FileKey, id: u64, covered: &mut u64, ev: FrameEvent<'_>) {
     match ev {
-        FrameEvent::Record(frame) => emitter.record(key, id_key, covered, frame),
+        FrameEvent::Record(frame) => emitter.record(key, id, covered, frame),
         FrameEvent::Skipped => FlowStats::add(&emitter.stats.records_dropped, 1),
     }
 }
@@ -1464,15 +1647,16 @@ fn service(r: &mut Reader, emitter: &mut Emitter, buf: &mut [u8]) -> (usize, Opt
     };
     let Phase::Reading {
         key,
-        id_key,
+        id,
         framer,
         covered,
         head,
+        tail,
     } = &mut r.phase
     else {
         return (0, None);
     };
-    let key = *key;
+    let (key, id) = (*key, *id);
     // Before reading on: a file truncated and rewritten past our offset must not be read
     // from the middle of its new content.
     let truncated = |offset: u64, r_size: &mut u64| {
@@ -1501,7 +1685,8 @@ fn service(r: &mut Reader, emitter: &mut Emitter, buf: &mut [u8]) -> (usize, Opt
                 r.at_eof = true;
                 break;
             }
-            framer.push(&buf[..n], &mut |ev| emit(emitter, key, id_key, covered, ev));
+            framer.push(&buf[..n], &mut |ev| emit(emitter, key, id, covered, ev));
+            tail.push(&buf[..n]);
             let c = framer.committed();
             emitter.cover(key, *covered, c);
             *covered = c;
@@ -1519,9 +1704,10 @@ fn service(r: &mut Reader, emitter: &mut Emitter, buf: &mut [u8]) -> (usize, Opt
         cut = truncated(r.offset, &mut r.size);
     }
     if !cut {
-        if head.0 < HEAD_BYTES.min(r.offset) {
-            if let Ok(h) = tfile::head(file, HEAD_BYTES.min(r.offset)) {
+        if head.len < identity::HEAD_BYTES.min(r.offset) {
+            if let Ok(h) = identity::head(file, r.offset) {
                 *head = h;
+                emitter.checkpoints.set_head(&key, h);
             }
         }
         return (total, None);
@@ -1531,17 +1717,36 @@ fn service(r: &mut Reader, emitter: &mut Emitter, buf: &mut [u8]) -> (usize, Opt
         r.path.display(),
         r.offset
     );
-    framer.flush(true, &mut |ev| emit(emitter, key, id_key, covered, ev));
-    let c = framer.committed();
-    emitter.cover(key, *covered, c);
-    let donor = Donor {
+    // What the framer holds (a partial line, a multi-line record) stays unsent: its copy
+    // holds it whole and is read from where it starts. If no copy is found, the donor
+    // sends it as it is.
+    let resume = framer.committed();
+    let original = Original {
         fingerprint: key.fingerprint,
         head: *head,
-        id_key: *id_key,
-        offset: r.offset,
-        at: Instant::now(),
+        end: r.offset,
+        anchor: tail.anchor(),
     };
-    r.phase = Phase::Unidentified(Start::Fresh(key.generation + 1));
+    let holds_more = resume < r.offset;
+    let old = std::mem::replace(
+        &mut r.phase,
+        Phase::Unidentified(Start::Fresh(key.generation + 1)),
+    );
+    let framer = match old {
+        Phase::Reading { framer, .. } if holds_more => Some(framer),
+        _ => None,
+    };
+    let now = Instant::now();
+    let donor = Donor {
+        key,
+        id,
+        original,
+        resume,
+        framer,
+        dir: None,
+        at: now,
+        last_look: None,
+    };
     r.offset = 0;
     r.at_eof = false;
     r.dirty = true;

@@ -279,6 +279,83 @@ async fn kpl_through_faults_loses_nothing() {
     assert_same_records(check_kpl_readback(&ranges, &stored), &recs);
 }
 
+/// One response both throttles some aggregates and reports others in a shard they do not
+/// belong to (a reshard the agent has not seen): the throttled aggregates' records are
+/// sent again whatever else the response holds, and aggregates that keep landing in the
+/// wrong shard are sent as plain records once the regroup budget is spent. What a KCL
+/// consumer keeps (aggregates answered from their own shard, and plain records) holds
+/// every record, and each is counted as sent once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kpl_throttled_and_misplaced_in_one_response_loses_nothing() {
+    let Some(moto) = Moto::start() else { return };
+    init_logging();
+    let client = kinesis(&moto.endpoint);
+    create_stream(&client, "kplmix", 2).await;
+    let proxy = Proxy::start(&moto.endpoint).await;
+    proxy.set_faults(Faults {
+        entry_failure_share: 0.3,
+        misplace_share: 0.15,
+        ..Faults::default()
+    });
+    let cfg = config(&proxy.endpoint);
+    let mut f = flow(Destination::KinesisStream("kplmix".into()));
+    f.aggregation = Aggregation::Kpl;
+    f.aggregated_record_size_bytes = Some(2 * 1024);
+    f.retry_initial_backoff = Duration::from_millis(10);
+    f.retry_max_backoff = Duration::from_millis(50);
+    let stats = stats();
+    let sink = Sink::new(&cfg, &f, stats.clone()).await.unwrap();
+    sink.preflight().await;
+    let recs = records(4000, "kplmix");
+    deliver_all(&sink, &batches(&recs, 500)).await;
+
+    let mut kept: Vec<Vec<u8>> = Vec::new();
+    let (mut throttled, mut misplaced, mut plain) = (0, 0, 0);
+    for s in proxy.seen() {
+        let aggregate = s.data.starts_with(&kpl::MAGIC);
+        match s.fate {
+            Fate::Forwarded if aggregate => kept.extend(
+                kpl::decode(&s.data)
+                    .unwrap()
+                    .records
+                    .into_iter()
+                    .map(|u| u.data),
+            ),
+            Fate::Forwarded => {
+                plain += 1;
+                kept.push(s.data);
+            }
+            Fate::Misplaced => misplaced += 1,
+            Fate::EntryFailed => throttled += 1,
+            _ => {}
+        }
+    }
+    eprintln!(
+        "{throttled} entries throttled, {misplaced} misplaced, {plain} sent plain after the regroup budget"
+    );
+    assert!(throttled > 0 && misplaced > 0, "the faults did not bite");
+    assert!(plain > 0, "the regroup budget was never spent");
+    kept.sort();
+    kept.dedup();
+    let mut want: Vec<Vec<u8>> = recs.iter().map(|r| r.0.clone()).collect();
+    want.sort();
+    let lost = want
+        .iter()
+        .filter(|w| kept.binary_search(w).is_err())
+        .count();
+    assert_eq!(
+        lost,
+        0,
+        "{lost} of {} records lost for a KCL consumer",
+        want.len()
+    );
+    assert_eq!(
+        FlowStats::get(&stats.records_sent),
+        4000,
+        "each record counted as sent once"
+    );
+}
+
 /// Collects formatted log lines of this thread.
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<Vec<u8>>>);

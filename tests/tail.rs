@@ -33,7 +33,7 @@ fn once_ships_every_line_of_every_file_and_checkpoints() {
     let only_a: Vec<&String> = got.iter().filter(|l| l.starts_with("a ")).collect();
     assert!(only_a.windows(2).all(|w| w[0] < w[1]));
     let cp = fs::read_to_string(s.checkpoints()).unwrap();
-    assert!(cp.contains("\"version\":1"), "{cp}");
+    assert!(cp.contains("\"version\":2"), "{cp}");
     // A second run ships nothing new; appended lines only.
     let more = numbered("a", 1000..1010);
     append(&s.logs().join("a.log"), &more);
@@ -381,7 +381,7 @@ fn a_corrupt_checkpoint_file_is_moved_aside_and_the_agent_starts() {
     assert!(aside, "the corrupt file was kept aside");
     assert!(fs::read_to_string(s.checkpoints())
         .unwrap()
-        .contains("\"version\":1"));
+        .contains("\"version\":2"));
 }
 
 #[test]
@@ -658,4 +658,153 @@ fn a_full_checkpoint_filesystem_is_reported_and_shipping_goes_on() {
 #[test]
 fn a_read_only_checkpoint_filesystem_is_reported_and_shipping_goes_on() {
     checkpoint_filesystem_trouble(DiskTrouble::ReadOnly);
+}
+
+/// Debian's real `logrotate`, driven with `-f` while a writer appends, in the modes users
+/// configure. `None` (with a message) where logrotate is not installed; `.ci/run`
+/// installs it.
+fn logrotate_bin() -> Option<std::path::PathBuf> {
+    [
+        "/usr/sbin/logrotate",
+        "/sbin/logrotate",
+        "/usr/bin/logrotate",
+    ]
+    .iter()
+    .map(std::path::PathBuf::from)
+    .find(|p| p.exists())
+}
+
+/// Runs one logrotate scenario: `directives` for `logs/app.log`, the flow's `glob`, 5
+/// rotations while a writer appends 800 lines/s; every line must arrive exactly once and
+/// whole (no kill, so no duplicate is allowed).
+fn logrotate_scenario(name: &str, glob: &str, directives: &str, pause_writer: bool) {
+    use std::io::Write;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+    let Some(bin) = logrotate_bin() else {
+        eprintln!("logrotate not installed (apt-get install logrotate): skipping {name}");
+        return;
+    };
+    let s = Scratch::new();
+    let log = s.logs().join("app.log");
+    fs::create_dir_all(s.path("old")).unwrap();
+    let conf = s.path("logrotate.conf");
+    fs::write(
+        &conf,
+        format!(
+            "{} {{\n  missingok\n  nomail\n{directives}\n}}\n",
+            log.display()
+        )
+        .replace("OLDDIR", &s.path("old").display().to_string()),
+    )
+    .unwrap();
+    let state = s.path("logrotate.state");
+    let cfg = s.simple_config(glob, "");
+    let mut agent = Agent(spawn(&cfg, &s.path("agent.log")));
+    let stop = Arc::new(AtomicBool::new(false));
+    let written = Arc::new(AtomicUsize::new(0));
+    // copytruncate loses what is written between its copy and its truncation (a hole
+    // of logrotate's own): the writer pauses while logrotate runs, as its users do.
+    let lock = Arc::new(Mutex::new(()));
+    let writer = {
+        let (stop, written, log, lock) = (stop.clone(), written.clone(), log.clone(), lock.clone());
+        let name = name.to_string();
+        std::thread::spawn(move || {
+            let mut n = 0usize;
+            while !stop.load(Ordering::Relaxed) {
+                let _g = lock.lock().unwrap();
+                let mut f = fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&log)
+                    .unwrap();
+                let mut buf = String::new();
+                for _ in 0..40 {
+                    buf.push_str(&format!("{name} line {n:07} {}\n", "x".repeat(n % 200)));
+                    n += 1;
+                }
+                f.write_all(buf.as_bytes()).unwrap();
+                written.store(n, Ordering::Relaxed);
+                drop(_g);
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        })
+    };
+    for _ in 0..5 {
+        std::thread::sleep(Duration::from_millis(1200));
+        let _g = pause_writer.then(|| lock.lock().unwrap());
+        let out = std::process::Command::new(&bin)
+            .arg("-f")
+            .arg("-s")
+            .arg(&state)
+            .arg(&conf)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{name}: logrotate failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    stop.store(true, Ordering::Relaxed);
+    writer.join().unwrap();
+    let total = written.load(Ordering::Relaxed);
+    let expected: Vec<String> = (0..total)
+        .map(|n| format!("{name} line {n:07} {}", "x".repeat(n % 200)))
+        .collect();
+    wait_until(&s.out(), Duration::from_secs(30), |l| l.len() >= total);
+    let agent_log = stop_cleanly(&mut agent.0, &s.path("agent.log"));
+    let got = lines(&s.out());
+    let want: std::collections::HashSet<&String> = expected.iter().collect();
+    let torn = got.iter().filter(|l| !want.contains(l)).count();
+    let dups = assert_all_delivered(&expected, &got);
+    eprintln!(
+        "logrotate {name}: {total} lines written, {} delivered, {dups} duplicates, {torn} torn",
+        got.len()
+    );
+    assert_eq!(torn, 0, "{name}: torn or foreign records\n{agent_log}");
+    assert_eq!(dups, 0, "{name}: duplicates without a kill\n{agent_log}");
+}
+
+#[test]
+fn logrotate_create() {
+    logrotate_scenario("create", "app.log", "  rotate 5\n  create", false);
+}
+
+#[test]
+fn logrotate_copytruncate() {
+    logrotate_scenario(
+        "copytruncate",
+        "app.log",
+        "  rotate 5\n  copytruncate",
+        true,
+    );
+}
+
+/// The rotated names match the pattern: the copy is seen as a new file of the pattern,
+/// growing while logrotate writes it, before or after the original's truncation.
+#[test]
+fn logrotate_copytruncate_delaycompress_rotated_names_in_the_pattern() {
+    logrotate_scenario(
+        "delaycompress",
+        "app.log*",
+        "  rotate 5\n  copytruncate\n  compress\n  delaycompress",
+        true,
+    );
+}
+
+#[test]
+fn logrotate_dateext_olddir() {
+    logrotate_scenario(
+        "dateext",
+        "app.log",
+        "  rotate 5\n  create\n  dateext\n  dateformat -%Y%m%d-%s\n  olddir OLDDIR",
+        false,
+    );
+}
+
+#[test]
+fn logrotate_rotate_1() {
+    logrotate_scenario("rotate1", "app.log*", "  rotate 1\n  create", false);
 }

@@ -141,6 +141,7 @@ impl Framer {
                 self.line(&line, self.line_start, end, full, out);
                 self.partial = line;
                 self.partial.clear();
+                shrink(&mut self.partial);
             } else {
                 self.line(&buf[i..nl], start_here, end, (nl - i) as u64, out);
             }
@@ -162,12 +163,14 @@ impl Framer {
             self.line(&line, self.line_start, self.pos, full, out);
             self.partial = line;
             self.partial.clear();
+            shrink(&mut self.partial);
             self.line_start = self.pos;
         }
         self.flush_pending(out);
     }
 
-    /// When the multi-line record in progress started waiting, if one is.
+    /// When the multi-line record in progress got its last line, if one is: it is ended
+    /// after `maxBufferAgeMillis` of silence, however long it has been growing.
     pub fn pending_since(&self) -> Option<Instant> {
         self.pending.active.then_some(self.pending.since)
     }
@@ -176,6 +179,11 @@ impl Framer {
     /// a reader restarting from scratch would resume.
     pub fn committed(&self) -> u64 {
         self.committed
+    }
+
+    /// Bytes of buffer capacity held (partial line, record in progress, scratch).
+    pub fn capacity(&self) -> usize {
+        self.partial.capacity() + self.pending.bytes.capacity() + self.scratch.capacity()
     }
 
     /// One complete line: `kept` is its first bytes (all of them unless `full` exceeds the
@@ -214,6 +222,7 @@ impl Framer {
                 out,
             );
             self.committed = end;
+            shrink(&mut self.scratch);
             return;
         };
         // `lookingAt`: the leftmost match starts at 0 iff some match starts at 0.
@@ -224,6 +233,7 @@ impl Framer {
             append_capped(&mut p.bytes, kept, self.max_record_bytes + 1);
             p.len += 1 + full;
             p.end = end;
+            p.since = Instant::now();
         } else {
             self.flush_pending(out);
             let p = &mut self.pending;
@@ -255,6 +265,19 @@ impl Framer {
             out,
         );
         self.committed = p.end;
+        shrink(&mut p.bytes);
+        shrink(&mut self.scratch);
+    }
+}
+
+/// Buffers keep at most this much capacity between records: one long line must not hold
+/// its memory for as long as the file is read.
+pub const KEEP_CAPACITY: usize = 64 * 1024;
+
+fn shrink(buf: &mut Vec<u8>) {
+    if buf.capacity() > KEEP_CAPACITY {
+        buf.clear();
+        buf.shrink_to(KEEP_CAPACITY);
     }
 }
 

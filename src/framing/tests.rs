@@ -143,6 +143,47 @@ fn multi_line_committed_and_pending_since() {
     assert_eq!(ev, vec![rec(" c", 9, 12)]);
 }
 
+/// A stack trace written slowly stays one record: the silence that ends it is counted
+/// from its last line, not its first.
+#[test]
+fn multi_line_silence_counts_from_the_last_line() {
+    let mut flow = test_flow();
+    flow.multi_line_start_pattern = Some(Regex::new(r"S").unwrap());
+    let mut f = Framer::new(&flow, 0, 1000);
+    let mut ev = Vec::new();
+    f.push(
+        b"S1
+",
+        &mut collect(&mut ev),
+    );
+    let first = f.pending_since().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    f.push(b" at a\n", &mut collect(&mut ev));
+    let after = f.pending_since().unwrap();
+    assert!(after > first, "the continuation line restarted the silence");
+    assert!(ev.is_empty());
+}
+
+/// One long line must not leave the framer's buffers at its size.
+#[test]
+fn buffers_shrink_back_after_a_long_line() {
+    let flow = test_flow();
+    let mut f = Framer::new(&flow, 0, 4 * 1024 * 1024);
+    let mut ev = Vec::new();
+    let long = vec![b'x'; 2 * 1024 * 1024];
+    // In pieces, so that the line is assembled in the partial-line buffer.
+    for c in long.chunks(100_000) {
+        f.push(c, &mut collect(&mut ev));
+    }
+    f.push(b"\nshort\n", &mut collect(&mut ev));
+    assert_eq!(ev.len(), 2);
+    assert!(
+        f.capacity() <= 3 * KEEP_CAPACITY,
+        "{} bytes of capacity kept",
+        f.capacity()
+    );
+}
+
 #[test]
 fn footer_ends_multi_line_record() {
     let mut flow = test_flow();

@@ -11,7 +11,9 @@
 //! of an aggregate belongs to the shard the aggregate is stored in (the KCL drops the whole
 //! aggregate otherwise). When the response puts an aggregate in another shard than
 //! predicted (a reshard happened), the shard map is reloaded and the aggregate's user
-//! records are sent again, regrouped: duplicates, never loss. Without `ListShards`
+//! records are sent again, regrouped (and after [`MAX_REGROUPS`] reloads, as plain
+//! records): duplicates, never loss. Every user record of an aggregate that failed is sent
+//! again whatever else the same response holds. Without `ListShards`
 //! permission, aggregates hold records of one partition key only, which is always safe.
 
 use std::borrow::Cow;
@@ -39,9 +41,10 @@ use crate::process::write_valid_str;
 pub const SHARD_MAP_MAX_AGE: Duration = Duration::from_secs(60);
 /// After a failed `ListShards`, wait this long before trying again.
 const SHARD_MAP_RETRY: Duration = Duration::from_secs(5);
-/// How many times one delivery re-sends aggregates that landed in an unexpected shard.
-/// A reshard needs one; more means the shard IDs never match the map (an emulator, a
-/// stream being resharded over and over): the records are then taken as delivered.
+/// How many times one delivery re-sends aggregates that landed in an unexpected shard,
+/// regrouped. A reshard needs one; more means the shard IDs never match the map (an
+/// emulator, a stream being resharded over and over): the records are then sent as plain
+/// records, each under its own partition key, which no consumer can drop.
 const MAX_REGROUPS: u32 = 3;
 /// Room kept in an aggregate for the partition key it is sent with: 256 characters of up
 /// to 4 UTF-8 bytes each.
@@ -219,7 +222,11 @@ impl KinesisSink {
         let mut regroups_left = MAX_REGROUPS;
         loop {
             let mut failed: Vec<Entry> = Vec::new();
+            // Users of aggregates stored in another shard than their records hash to: a
+            // KCL consumer drops them, so they are sent again (regrouped while the
+            // regroup budget lasts, then as plain records, which Kinesis routes by key).
             let mut regroup: Vec<u32> = Vec::new();
+            let mut unaggregate: Vec<u32> = Vec::new();
             // Users of failed aggregates, whose bytes went into the request: aggregated
             // again for the retry rather than copied for every request.
             let mut rebuild: Vec<u32> = Vec::new();
@@ -232,13 +239,13 @@ impl KinesisSink {
                 for (entry, outcome) in chunk.into_iter().zip(outcomes) {
                     match outcome {
                         Outcome::Ok { shard } => {
-                            if entry.shard.is_some()
-                                && shard.is_some()
-                                && entry.shard != shard
-                                && regroups_left > 0
-                            {
-                                // Stored in another shard than its records hash to.
-                                entry.users.extend_into(&mut regroup);
+                            if entry.shard.is_some() && shard.is_some() && entry.shard != shard {
+                                let to = if regroups_left > 0 {
+                                    &mut regroup
+                                } else {
+                                    &mut unaggregate
+                                };
+                                entry.users.extend_into(to);
                             } else {
                                 FlowStats::add(&self.stats.records_sent, entry.users.len());
                                 FlowStats::add(&self.stats.bytes_sent, entry.user_bytes);
@@ -255,6 +262,12 @@ impl KinesisSink {
                     }
                 }
             }
+            // Failures wait for the backoff; misplaced aggregates alone are sent again at
+            // once (the shard map is reloaded first).
+            let wait = !failed.is_empty() || !rebuild.is_empty();
+            let retried: u64 =
+                failed.iter().map(|e| e.users.len()).sum::<u64>() + rebuild.len() as u64;
+            let mut next = failed;
             if !regroup.is_empty() {
                 regroups_left -= 1;
                 tracing::info!(
@@ -264,23 +277,34 @@ impl KinesisSink {
                     regroup.len()
                 );
                 self.mark_shards_stale();
-                let again = self.entries(batch, regroup).await;
-                if failed.is_empty() {
-                    pending = again;
-                    continue;
-                }
-                failed.extend(again);
+                next.extend(self.entries(batch, regroup).await);
+            }
+            if !unaggregate.is_empty() {
+                tracing::warn!(
+                    "{}: {} aggregated records still land in another shard than the shard \
+                     map says after {MAX_REGROUPS} reloads; sending them again unaggregated",
+                    self.reporter.what(),
+                    unaggregate.len()
+                );
+                let max_record = self.max_record.load(Ordering::Relaxed);
+                let mut rng = rand::thread_rng();
+                next.extend(
+                    unaggregate
+                        .into_iter()
+                        .map(|i| self.plain(batch, i, max_record, &mut rng)),
+                );
             }
             if !rebuild.is_empty() {
-                failed.extend(self.entries(batch, rebuild).await);
+                next.extend(self.entries(batch, rebuild).await);
             }
-            if failed.is_empty() {
+            if next.is_empty() {
                 return;
             }
-            let retried: u64 = failed.iter().map(|e| e.users.len()).sum();
-            FlowStats::add(&self.stats.retries, retried);
-            backoff.wait(fatal).await;
-            pending = failed;
+            if wait {
+                FlowStats::add(&self.stats.retries, retried);
+                backoff.wait(fatal).await;
+            }
+            pending = next;
         }
     }
 

@@ -4,12 +4,18 @@
 //! This module only reads and writes the file; what goes into it is decided by
 //! [`crate::ack`], the only place that moves a checkpoint forward.
 //!
-//! Format, version 1 (pinned by a golden test; change it only with a new version):
+//! Format, version 2 (pinned by a golden test; change it only with a new version).
+//! Version 1 files (the same without `head`, `anchor` and `recordsOf`) still load.
 //!
 //! ```json
-//! {"version":1,"flows":{"<flow id>":[{"dev":2049,"ino":131073,"fingerprint":"00ab..",
-//!   "generation":0,"offset":1234,"path":"/var/log/app.log","lastSeen":1795000000}]}}
+//! {"version":2,"flows":{"<flow id>":[{"dev":2049,"ino":131073,"fingerprint":"00ab..",
+//!   "generation":0,"offset":1234,"path":"/var/log/app.log","lastSeen":1795000000,
+//!   "head":{"len":4096,"sum":"9c.."},"anchor":{"len":256,"sum":"41.."},
+//!   "recordsOf":"23cf28467fdd4d1f"}]}}
 //! ```
+//!
+//! A flow may hold several entries for one inode: every generation that still had
+//! unacknowledged ranges when the file was written, besides the newest.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
@@ -22,7 +28,19 @@ use serde::{Deserialize, Serialize};
 use crate::event::FileKey;
 
 /// The format version written by this build.
-pub const CHECKPOINT_VERSION: u32 = 1;
+pub const CHECKPOINT_VERSION: u32 = 2;
+/// The oldest format version this build reads.
+pub const OLDEST_READABLE_VERSION: u32 = 1;
+
+/// A checksum of `len` bytes of a file (which bytes, the field that holds it says).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Sum {
+    /// How many bytes it covers.
+    pub len: u64,
+    /// FNV-1a of them, as 16 hex digits.
+    #[serde(with = "hex_u64")]
+    pub sum: u64,
+}
 
 /// What is known of one file: its identity and how far it is shipped.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,6 +63,23 @@ pub struct Entry {
     /// Unix seconds when the file was last seen; entries older than
     /// `checkpointTimeToLiveDays` are dropped.
     pub last_seen: u64,
+    /// Checksum of the file's first bytes (up to 4 KiB) when the entry was written: with
+    /// the fingerprint, the evidence that a file found at start is still this one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head: Option<Sum>,
+    /// Checksum of the bytes just before `offset`: where reading resumes must hold what
+    /// was read there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anchor: Option<Sum>,
+    /// For a copy made by copytruncate: the [`FileKey::digest`] of the original, which
+    /// its record IDs carry (same bytes, same IDs).
+    #[serde(
+        default,
+        rename = "recordsOf",
+        skip_serializing_if = "Option::is_none",
+        with = "hex_u64_opt"
+    )]
+    pub records_of: Option<u64>,
 }
 
 impl Entry {
@@ -56,6 +91,23 @@ impl Entry {
             fingerprint: self.fingerprint,
             generation: self.generation,
         }
+    }
+}
+
+mod hex_u64_opt {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &Option<u64>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(v) => s.serialize_str(&format!("{v:016x}")),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+        let s = Option::<String>::deserialize(d)?;
+        s.map(|s| u64::from_str_radix(&s, 16).map_err(serde::de::Error::custom))
+            .transpose()
     }
 }
 
@@ -152,9 +204,9 @@ fn parse(bytes: &[u8]) -> Result<Checkpoints, String> {
         version: u32,
     }
     let v: Version = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
-    if v.version != CHECKPOINT_VERSION {
+    if !(OLDEST_READABLE_VERSION..=CHECKPOINT_VERSION).contains(&v.version) {
         return Err(format!(
-            "version {} is not supported (this build reads version {CHECKPOINT_VERSION})",
+            "version {} is not supported (this build reads versions {OLDEST_READABLE_VERSION} to {CHECKPOINT_VERSION})",
             v.version
         ));
     }
@@ -259,6 +311,15 @@ mod tests {
                 offset: 1234,
                 path: PathBuf::from("/var/log/app/a.log"),
                 last_seen: 1_795_000_000,
+                head: Some(Sum {
+                    len: 4096,
+                    sum: 0x9c00_0000_0000_0001,
+                }),
+                anchor: Some(Sum {
+                    len: 256,
+                    sum: 0x4100_0000_0000_0002,
+                }),
+                records_of: Some(0x23cf_2846_7fdd_4d1f),
             }],
         );
         Checkpoints {
@@ -270,10 +331,20 @@ mod tests {
     /// The on-disk format is a contract with older and newer agents: a change to this
     /// string must come with a new version number.
     #[test]
-    fn golden_format_v1() {
-        let golden = "{\"version\":1,\"flows\":{\"KinesisStream:logs|/var/log/app/*.log\":[{\"dev\":2049,\"ino\":131073,\"fingerprint\":\"00abcdef01234567\",\"generation\":1,\"offset\":1234,\"path\":\"/var/log/app/a.log\",\"lastSeen\":1795000000}]}}\n";
+    fn golden_format_v2() {
+        let golden = "{\"version\":2,\"flows\":{\"KinesisStream:logs|/var/log/app/*.log\":[{\"dev\":2049,\"ino\":131073,\"fingerprint\":\"00abcdef01234567\",\"generation\":1,\"offset\":1234,\"path\":\"/var/log/app/a.log\",\"lastSeen\":1795000000,\"head\":{\"len\":4096,\"sum\":\"9c00000000000001\"},\"anchor\":{\"len\":256,\"sum\":\"4100000000000002\"},\"recordsOf\":\"23cf28467fdd4d1f\"}]}}\n";
         assert_eq!(String::from_utf8(to_bytes(&sample())).unwrap(), golden);
         assert_eq!(parse(golden.as_bytes()).unwrap(), sample());
+    }
+
+    /// Files written by version 1 agents load: the same entries without the checksums.
+    #[test]
+    fn version_1_still_loads() {
+        let v1 = "{\"version\":1,\"flows\":{\"KinesisStream:logs|/var/log/app/*.log\":[{\"dev\":2049,\"ino\":131073,\"fingerprint\":\"00abcdef01234567\",\"generation\":1,\"offset\":1234,\"path\":\"/var/log/app/a.log\",\"lastSeen\":1795000000}]}}\n";
+        let c = parse(v1.as_bytes()).unwrap();
+        let e = &c.flows["KinesisStream:logs|/var/log/app/*.log"][0];
+        assert_eq!((e.ino, e.offset, e.generation), (131_073, 1234, 1));
+        assert_eq!((e.head, e.anchor, e.records_of), (None, None, None));
     }
 
     #[test]

@@ -7,3 +7,4 @@
 pub mod checkpoint;
 pub mod discovery;
 pub mod file;
+pub mod identity;

@@ -127,12 +127,23 @@ impl Moto {
             )
         });
         let port = free_port();
-        let child = Command::new(&bin)
+        // Through the launcher that serialises moto's shard writes (see moto_serial.py):
+        // concurrent puts to one shard would otherwise lose records inside moto.
+        let launcher = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/moto_serial.py");
+        let python = bin.with_file_name("python");
+        let child = Command::new(&python)
+            .arg(&launcher)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot start {} {}: {e}",
+                    python.display(),
+                    launcher.display()
+                )
+            });
         let moto = Moto {
             child,
             endpoint: format!("http://127.0.0.1:{port}"),

@@ -35,6 +35,8 @@ pub struct Faults {
     pub stall: bool,
     /// Delay added before forwarding each request.
     pub delay: Option<Duration>,
+    /// With `delay`: each request waits a random time between `delay` and this.
+    pub delay_max: Option<Duration>,
     /// Reject a PutRecords whose largest entry (data plus key) exceeds this, as Kinesis
     /// does (the whole request fails with ValidationException).
     pub max_record_bytes: Option<usize>,
@@ -46,6 +48,11 @@ pub struct Faults {
     /// that never look at [`Proxy::seen`]'s data: a minute of refused 1 MiB requests would
     /// otherwise keep hundreds of MiB).
     pub forget_seen_data: bool,
+    /// Share (0..=1) of stored PutRecords entries answered with a shard ID that is not the
+    /// one they were stored in (`shardId-misplaced`), as after a reshard the agent has not
+    /// seen: a KCL consumer would drop an aggregate whose records do not belong there.
+    /// Only entries sent with an explicit hash key (aggregates placed in a shard).
+    pub misplace_share: f64,
 }
 
 /// What happened to one entry the agent sent.
@@ -61,6 +68,9 @@ pub enum Fate {
     /// moto failed): moto may have stored it, and the agent, told nothing, sends it again.
     /// AWS behaves the same when a response is lost; a duplicate is then expected.
     UpstreamLost,
+    /// Stored by moto but answered with another shard ID ([`Faults::misplace_share`]): for
+    /// a KCL consumer, an aggregate's records are lost there.
+    Misplaced,
 }
 
 /// One entry seen by the proxy.
@@ -287,6 +297,10 @@ async fn serve(conn: TcpStream, upstream: &str, st: &Mutex<State>) -> std::io::R
             return Ok(()); // closes the connection without an answer
         }
         if let Some(d) = faults.delay {
+            let d = match faults.delay_max.filter(|m| *m > d) {
+                Some(max) => rand::thread_rng().gen_range(d..max),
+                None => d,
+            };
             tokio::time::sleep(d).await;
         }
         let response = if is_put {
@@ -467,7 +481,15 @@ async fn handle_put(
             } else {
                 let mut r = up.next().unwrap_or(Value::Null);
                 let ok = r.get("ErrorCode").is_none();
-                if let (true, true, Some(route)) = (ok, kinesis, &faults.route) {
+                let misplaced = ok
+                    && kinesis
+                    && faults.misplace_share > 0.0
+                    && e.get("ExplicitHashKey").is_some()
+                    && rand::thread_rng().gen_bool(faults.misplace_share.clamp(0.0, 1.0));
+                if misplaced {
+                    r["ShardId"] = Value::String("shardId-misplaced".into());
+                }
+                if let (true, true, false, Some(route)) = (ok, kinesis, misplaced, &faults.route) {
                     let hash = match e.get("ExplicitHashKey").and_then(Value::as_str) {
                         Some(h) => h.parse::<u128>().unwrap(),
                         None => {
@@ -485,7 +507,9 @@ async fn handle_put(
                 s.saw(decode_entry(
                     operation,
                     e,
-                    if ok {
+                    if misplaced {
+                        Fate::Misplaced
+                    } else if ok {
                         Fate::Forwarded
                     } else {
                         Fate::EntryFailed

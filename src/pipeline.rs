@@ -602,8 +602,9 @@ fn batch_limits(flow: &FlowConfig) -> (usize, usize) {
 enum CopyMatch {
     /// The copy of donor `.0`.
     Copy(usize),
-    /// Maybe a copy: held.
-    Wait,
+    /// Maybe a copy: held. `copy_growing`: what it holds so far matches a file seen
+    /// truncated (a copy still being written, waited for while it grows).
+    Wait { copy_growing: bool },
     /// A file of its own.
     None,
 }
@@ -933,10 +934,17 @@ impl Loop<'_> {
             let (Some(file), Phase::Reading { key: k, .. }) = (r.file.as_ref(), &r.phase) else {
                 continue;
             };
-            if *k != key || to > r.size.max(r.offset) {
+            if *k != key || to > r.offset {
                 continue;
             }
-            if let Ok(a) = identity::anchor(file, to) {
+            // A wrong anchor would refuse the right copy after a restart, a missing one
+            // only weakens the check: a file truncated meanwhile (a short read, a smaller
+            // size) leaves none.
+            let Ok(a) = identity::anchor(file, to) else {
+                continue;
+            };
+            let whole = a.len == identity::ANCHOR_BYTES.min(to);
+            if whole && tfile::stat(file).is_ok_and(|st| st.size >= to) {
                 self.checkpoints.set_anchor(&key, to, a);
             }
         }
@@ -979,8 +987,9 @@ impl Loop<'_> {
                 if !self.recover_inode(&dir, known) {
                     self.recover_truncated_then_renamed(&dir, known, &entries);
                 }
-            } else if known.offset > 0 {
-                // Truncated in place: the bytes after the checkpoint are in its copy.
+            } else {
+                // Truncated in place: the bytes after the checkpoint are in its copy (all
+                // of them when nothing was acknowledged yet).
                 self.donor_from_checkpoint(known, dir);
             }
         }
@@ -1049,9 +1058,7 @@ impl Loop<'_> {
             // Not truncated: fully shipped (recover_inode found nothing past the offset).
             return;
         }
-        if known.offset > 0 {
-            self.donor_from_checkpoint(known, dir.to_path_buf());
-        }
+        self.donor_from_checkpoint(known, dir.to_path_buf());
         let Some(fp) = fp else { return };
         if self.readers.contains_key(&(key.dev, key.ino)) {
             return;
@@ -1298,11 +1305,13 @@ impl Loop<'_> {
                         self.checkpoints.close(&d.key);
                         (fresh(0), d.id, d.resume)
                     }
-                    CopyMatch::Wait => {
+                    CopyMatch::Wait { copy_growing } => {
                         let r = self.readers.get_mut(&ino).expect("present");
                         let now = Instant::now();
                         match r.held {
-                            Some((since, held_size)) if held_size == size => {
+                            // A copy being written is waited for while it grows; a file
+                            // that only begins like one being read, COPY_WAIT at most.
+                            Some((since, held_size)) if held_size == size || !copy_growing => {
                                 if since.elapsed() < COPY_WAIT {
                                     r.at_eof = true;
                                     r.dirty = false;
@@ -1382,7 +1391,10 @@ impl Loop<'_> {
                 Verdict::Different => {}
             }
         }
-        if !wait && !self.once {
+        if wait {
+            return CopyMatch::Wait { copy_growing: true };
+        }
+        if !self.once {
             // A copytruncate whose copy is in the pattern: the copy may be seen before
             // the original's truncation.
             wait = self.readers.iter().any(|(other, r)| match &r.phase {
@@ -1397,7 +1409,9 @@ impl Loop<'_> {
             });
         }
         if wait {
-            CopyMatch::Wait
+            CopyMatch::Wait {
+                copy_growing: false,
+            }
         } else {
             CopyMatch::None
         }

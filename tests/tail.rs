@@ -808,3 +808,114 @@ fn logrotate_dateext_olddir() {
 fn logrotate_rotate_1() {
     logrotate_scenario("rotate1", "app.log*", "  rotate 1\n  create", false);
 }
+
+/// The enemies of a first-bytes heuristic: per-worker CSV files created at once with one
+/// header line, and a new day's file beside a live one with that header. Each is a file
+/// of its own: read from its start, its records under IDs of its own.
+#[test]
+fn files_that_begin_alike_are_different_files() {
+    use std::collections::HashMap;
+    let s = Scratch::new();
+    let extra = "dataProcessingOptions:\n  - optionName: CSVTOJSON\n    customFieldNames: [id, worker, value]\n";
+    let cfg = s.simple_config("*.csv", extra);
+    let header = "id,worker,value".to_string();
+    let mut agent = Agent(spawn(&cfg, &s.path("agent.log")));
+    std::thread::sleep(Duration::from_millis(300));
+    let mut expected = Vec::new();
+    for w in 0..4 {
+        append(
+            &s.logs().join(format!("w{w}.csv")),
+            std::slice::from_ref(&header),
+        );
+    }
+    for round in 0..3 {
+        for w in 0..4 {
+            let rows: Vec<String> = (0..100)
+                .map(|i| format!("{},w{w},{}", round * 100 + i, i * 3))
+                .collect();
+            append(&s.logs().join(format!("w{w}.csv")), &rows);
+            expected.extend(rows);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // A new day's file, same header, beside the live ones.
+    let day: Vec<String> = std::iter::once(header.clone())
+        .chain((0..50).map(|i| format!("{i},day2,{i}")))
+        .collect();
+    append(&s.logs().join("day2.csv"), &day);
+    expected.extend(day[1..].iter().cloned());
+    // Headers are records too (no skipHeaderLines): one per file.
+    let want = expected.len() + 5;
+    let got = wait_until(&s.out(), Duration::from_secs(40), |l| l.len() >= want);
+    stop_cleanly(&mut agent.0, &s.path("agent.log"));
+    let mut rows = Vec::new();
+    let mut ids: HashMap<String, String> = HashMap::new();
+    let mut shared = 0;
+    for l in &got {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap();
+        let row = format!(
+            "{},{},{}",
+            v["id"].as_str().unwrap(),
+            v["worker"].as_str().unwrap(),
+            v["value"].as_str().unwrap()
+        );
+        let id = v["recordId"].as_str().unwrap().to_string();
+        if ids.insert(id, row.clone()).is_some_and(|r| r != row) {
+            shared += 1;
+        }
+        rows.push(row);
+    }
+    let headers = rows.iter().filter(|r| **r == header).count();
+    assert_eq!(headers, 5, "each file's header read once");
+    assert_eq!(shared, 0, "distinct records under one record ID");
+    let dups = assert_all_delivered(&expected, &rows);
+    assert_eq!(dups, headers - 1, "nothing but the headers repeats");
+}
+
+/// A file rewritten with O_TRUNC while the agent was stopped, beginning with the same
+/// banner and longer than its checkpoint: its new content is read from the start, not
+/// resumed in the middle.
+#[test]
+fn a_rewrite_behind_the_same_banner_is_read_from_its_start() {
+    let s = Scratch::new();
+    let cfg = s.simple_config("*.log", "");
+    let log = s.logs().join("app.log");
+    let banner = "=== service started ===".to_string();
+    let old: Vec<String> = std::iter::once(banner.clone())
+        .chain(numbered("old", 0..200))
+        .collect();
+    append(&log, &old);
+    assert!(run_once(&cfg).status.success());
+    let new: Vec<String> = std::iter::once(banner.clone())
+        .chain(numbered("new", 0..400))
+        .collect();
+    fs::write(&log, new.join("\n") + "\n").unwrap();
+    assert!(run_once(&cfg).status.success());
+    let got = lines(&s.out());
+    assert_all_delivered(&new[1..], &got);
+    assert_eq!(got.len(), old.len() + new.len(), "each line once");
+}
+
+/// A flow whose checkpoint key changes (its pattern widened) resumes the files the old
+/// key's entries know where they were, and reads the files new to it as at a first
+/// start.
+#[test]
+fn a_changed_flow_key_neither_reships_nor_skips() {
+    let s = Scratch::new();
+    let a = s.logs().join("a.log");
+    append(&a, &numbered("a", 0..100));
+    let narrow = s.simple_config("a.log", "");
+    assert!(run_once(&narrow).status.success());
+    append(&a, &numbered("a", 100..150));
+    append(&s.logs().join("b.log"), &numbered("b", 0..30));
+    let wide = s.simple_config("*.log", "");
+    assert!(run_once(&wide).status.success());
+    let got = lines(&s.out());
+    let mut expected = numbered("a", 0..150);
+    expected.extend(numbered("b", 0..30));
+    assert_eq!(
+        assert_all_delivered(&expected, &got),
+        0,
+        "nothing shipped twice"
+    );
+}

@@ -93,6 +93,88 @@ fn checkpointed(cp: &Path, log: &Path) -> bool {
     })
 }
 
+/// Appends the lines `line` makes to `log` at `rate` a second until `stop`, holding the
+/// lock while it writes (a copytruncate takes it: the writer pauses while a copy is
+/// made, as logrotate's users configure); `written` counts the lines.
+fn spawn_writer(
+    log: PathBuf,
+    rate: u64,
+    line: fn(u64) -> String,
+    (stop, written, lock): (Arc<AtomicBool>, Arc<AtomicU64>, Arc<Mutex<()>>),
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let start = Instant::now();
+        let mut n = 0u64;
+        while !stop.load(Ordering::Relaxed) {
+            let due = (start.elapsed().as_secs_f64() * rate as f64) as u64;
+            if n >= due {
+                std::thread::sleep(Duration::from_millis(2));
+                continue;
+            }
+            let _g = lock.lock().unwrap();
+            let mut f = fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&log)
+                .unwrap();
+            let mut buf = String::new();
+            while n < due {
+                buf.push_str(&line(n));
+                n += 1;
+            }
+            f.write_all(buf.as_bytes()).unwrap();
+            written.store(n, Ordering::Relaxed);
+        }
+    })
+}
+
+/// Rotates `log` every `min_ms` to `min_ms + span_ms` (pseudo-random from `seed`) until
+/// `stop`, alternating rename+create and `copy` (a copytruncate), to `app.log.<i>` beside
+/// it. Returns how many of each it made.
+fn spawn_rotator(
+    log: PathBuf,
+    cp: PathBuf,
+    (min_ms, span_ms, seed): (u64, u64, u64),
+    copy: fn(&Path, &Path),
+    (stop, lock): (Arc<AtomicBool>, Arc<Mutex<()>>),
+) -> std::thread::JoinHandle<(usize, usize)> {
+    std::thread::spawn(move || {
+        let dir = log.parent().unwrap().to_path_buf();
+        let mut i = 0u32;
+        let mut rng = seed;
+        let mut kinds = (0, 0);
+        while !stop.load(Ordering::Relaxed) {
+            rng = rng
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            std::thread::sleep(Duration::from_millis(min_ms + (rng >> 33) % span_ms));
+            // The guarantee is for a file the agent has checkpointed: a file created and
+            // rotated away while no run of the agent lived long enough to write a
+            // checkpoint is out of any agent's reach (nothing on disk names it). With a
+            // kill every second or two that would happen, so a file is rotated only once
+            // the checkpoint file on disk names it.
+            let named = poll(Duration::from_secs(20), Duration::from_millis(20), || {
+                stop.load(Ordering::Relaxed) || checkpointed(&cp, &log)
+            });
+            if stop.load(Ordering::Relaxed) || !log.exists() {
+                continue;
+            }
+            assert!(named, "the agent checkpointed the live file within 20 s");
+            i += 1;
+            let target = dir.join(format!("app.log.{i}"));
+            let _g = lock.lock().unwrap();
+            if i.is_multiple_of(2) {
+                fs::rename(&log, &target).unwrap();
+                kinds.0 += 1;
+            } else {
+                copy(&log, &target);
+                kinds.1 += 1;
+            }
+        }
+        kinds
+    })
+}
+
 #[test]
 fn rotation_and_sigkill_torture_loses_nothing() {
     let s = Scratch::new();
@@ -103,76 +185,19 @@ fn rotation_and_sigkill_torture_loses_nothing() {
     // The writer pauses while a copytruncate copies (as logrotate's users configure).
     let rotate_lock = Arc::new(Mutex::new(()));
 
-    let writer = {
-        let (stop, written, log, lock) = (
-            stop.clone(),
-            written.clone(),
-            log.clone(),
-            rotate_lock.clone(),
-        );
-        std::thread::spawn(move || {
-            let start = Instant::now();
-            let mut n = 0u64;
-            while !stop.load(Ordering::Relaxed) {
-                let due = (start.elapsed().as_secs_f64() * RATE_PER_SEC as f64) as u64;
-                if n >= due {
-                    std::thread::sleep(Duration::from_millis(2));
-                    continue;
-                }
-                let _g = lock.lock().unwrap();
-                let mut f = fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(&log)
-                    .unwrap();
-                let mut buf = String::new();
-                while n < due {
-                    buf.push_str(&format!("seq={n}; {PAD}\n"));
-                    n += 1;
-                }
-                f.write_all(buf.as_bytes()).unwrap();
-                written.store(n, Ordering::Relaxed);
-            }
-        })
-    };
-    let rotator = {
-        let (stop, log, dir, lock) = (stop.clone(), log.clone(), s.logs(), rotate_lock.clone());
-        let cp = s.checkpoints();
-        std::thread::spawn(move || {
-            let mut i = 0u32;
-            let mut rng = 12345u64;
-            let mut kinds = (0, 0);
-            while !stop.load(Ordering::Relaxed) {
-                rng = rng
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                std::thread::sleep(Duration::from_millis(1000 + (rng >> 33) % 2000));
-                // The guarantee is for a file the agent has checkpointed: a file created
-                // and rotated away while no run of the agent lived long enough to write a
-                // checkpoint is out of any agent's reach (nothing on disk names it). With
-                // a kill about every second that would happen, so a file is rotated only
-                // once the checkpoint file on disk names it.
-                let named = poll(Duration::from_secs(20), Duration::from_millis(20), || {
-                    stop.load(Ordering::Relaxed) || checkpointed(&cp, &log)
-                });
-                if stop.load(Ordering::Relaxed) || !log.exists() {
-                    continue;
-                }
-                assert!(named, "the agent checkpointed the live file within 20 s");
-                i += 1;
-                let target = dir.join(format!("app.log.{i}"));
-                if i.is_multiple_of(2) {
-                    fs::rename(&log, &target).unwrap();
-                    kinds.0 += 1;
-                } else {
-                    let _g = lock.lock().unwrap();
-                    copytruncate(&log, &target);
-                    kinds.1 += 1;
-                }
-            }
-            kinds
-        })
-    };
+    let writer = spawn_writer(
+        log.clone(),
+        RATE_PER_SEC,
+        |n| format!("seq={n}; {PAD}\n"),
+        (stop.clone(), written.clone(), rotate_lock.clone()),
+    );
+    let rotator = spawn_rotator(
+        log.clone(),
+        s.checkpoints(),
+        (1000, 2000, 12345),
+        copytruncate,
+        (stop.clone(), rotate_lock.clone()),
+    );
 
     // The kills. Odd ones land inside a checkpoint write: the agent runs with a test hook
     // (`KINESIS_TAIL_TEST_CHECKPOINT_PAUSE_MS`) that pauses halfway through writing
@@ -348,12 +373,7 @@ fn chunked_copytruncate(log: &Path, copy: &Path) {
         out.flush().unwrap();
         std::thread::sleep(Duration::from_millis(40));
     }
-    fs::OpenOptions::new()
-        .write(true)
-        .open(log)
-        .unwrap()
-        .set_len(0)
-        .unwrap();
+    truncate_in_place(log);
 }
 
 /// The faults that lost lines only together: a destination that answers each request
@@ -397,72 +417,19 @@ fn slow_throttling_destination_rotation_and_kills_lose_nothing() {
     let stop = Arc::new(AtomicBool::new(false));
     let written = Arc::new(AtomicU64::new(0));
     let rotate_lock = Arc::new(Mutex::new(()));
-    let writer = {
-        let (stop, written, log, lock) = (
-            stop.clone(),
-            written.clone(),
-            log.clone(),
-            rotate_lock.clone(),
-        );
-        std::thread::spawn(move || {
-            let start = Instant::now();
-            let mut n = 0u64;
-            while !stop.load(Ordering::Relaxed) {
-                let due = (start.elapsed().as_secs_f64() * RATE as f64) as u64;
-                if n >= due {
-                    std::thread::sleep(Duration::from_millis(5));
-                    continue;
-                }
-                let _g = lock.lock().unwrap();
-                let mut f = fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(&log)
-                    .unwrap();
-                let mut buf = String::new();
-                while n < due {
-                    buf.push_str(&format!("{n},{PAD}\n"));
-                    n += 1;
-                }
-                f.write_all(buf.as_bytes()).unwrap();
-                written.store(n, Ordering::Relaxed);
-            }
-        })
-    };
-    let rotator = {
-        let (stop, log, dir, lock) = (stop.clone(), log.clone(), s.logs(), rotate_lock.clone());
-        let cp = s.checkpoints();
-        std::thread::spawn(move || {
-            let mut i = 0u32;
-            let mut rng = 4242u64;
-            let mut kinds = (0, 0);
-            while !stop.load(Ordering::Relaxed) {
-                rng = rng
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                std::thread::sleep(Duration::from_millis(1000 + (rng >> 33) % 1000));
-                // Only a file some run of the agent has named on disk can be recovered
-                // after a kill (see the torture test above).
-                let named = poll(Duration::from_secs(20), Duration::from_millis(20), || {
-                    stop.load(Ordering::Relaxed) || checkpointed(&cp, &log)
-                });
-                if stop.load(Ordering::Relaxed) || !log.exists() || !named {
-                    continue;
-                }
-                i += 1;
-                let target = dir.join(format!("app.log.{i}"));
-                let _g = lock.lock().unwrap();
-                if i.is_multiple_of(2) {
-                    fs::rename(&log, &target).unwrap();
-                    kinds.0 += 1;
-                } else {
-                    chunked_copytruncate(&log, &target);
-                    kinds.1 += 1;
-                }
-            }
-            kinds
-        })
-    };
+    let writer = spawn_writer(
+        log.clone(),
+        RATE,
+        |n| format!("{n},{PAD}\n"),
+        (stop.clone(), written.clone(), rotate_lock.clone()),
+    );
+    let rotator = spawn_rotator(
+        log.clone(),
+        s.checkpoints(),
+        (1000, 1000, 4242),
+        chunked_copytruncate,
+        (stop.clone(), rotate_lock.clone()),
+    );
     let mut rng = 77u64;
     for _ in 0..KILLS {
         rng = rng
@@ -505,7 +472,8 @@ fn slow_throttling_destination_rotation_and_kills_lose_nothing() {
         if got.len() as u64 >= total || Instant::now() > deadline {
             break users;
         }
-        std::thread::sleep(Duration::from_secs(2));
+        eprintln!("catching up: {} of {total} lines delivered", got.len());
+        std::thread::sleep(Duration::from_secs(5));
     };
     let agent_log = stop_cleanly(&mut last.0, &s.path("agent.log"));
 
@@ -536,6 +504,17 @@ fn slow_throttling_destination_rotation_and_kills_lose_nothing() {
         seen.len(),
         missing.len()
     );
+    if !missing.is_empty() {
+        // Kept for a post-mortem: the logs, the checkpoint file and the agent's log.
+        let keep = std::env::temp_dir().join("kinesis-tail-torture-failed");
+        let _ = fs::remove_dir_all(&keep);
+        let _ = std::process::Command::new("cp")
+            .arg("-a")
+            .arg(s.dir.path())
+            .arg(&keep)
+            .status();
+        eprintln!("kept in {}", keep.display());
+    }
     assert!(
         missing.is_empty(),
         "{} lines lost, first {:?}\n{}",

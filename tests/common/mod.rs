@@ -164,6 +164,11 @@ pub fn stop_cleanly(child: &mut Child, log: &Path) -> String {
 /// place (same inode).
 pub fn copytruncate(log: &Path, copy: &Path) {
     fs::copy(log, copy).unwrap();
+    truncate_in_place(log);
+}
+
+/// Truncates `log` to 0 bytes, keeping its inode (`> log`, copytruncate's second step).
+pub fn truncate_in_place(log: &Path) {
     fs::OpenOptions::new()
         .write(true)
         .open(log)

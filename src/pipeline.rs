@@ -1088,39 +1088,26 @@ impl Loop<'_> {
     /// Looks in `dir` for the checkpointed file `known`, renamed out of the pattern, and
     /// reads it from its checkpoint to its end (it is treated as gone). True when found.
     fn recover_inode(&mut self, dir: &Path, known: &Known) -> bool {
-        use std::os::unix::fs::MetadataExt;
         let key = known.key;
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            return false;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            let Ok(meta) = entry.metadata() else { continue };
-            if !meta.is_file() || !self.pattern_allows_name(&path) {
-                continue;
-            }
-            let inode = (meta.dev(), meta.ino());
-            if self.readers.contains_key(&inode)
-                || inode != (key.dev, key.ino)
-                || meta.len() <= known.offset
-            {
+        for (path, inode, size) in self.unread_files(dir) {
+            if inode != (key.dev, key.ino) || size <= known.offset {
                 continue;
             }
             let Ok(f) = tfile::open_nonblocking(&path) else {
                 continue;
             };
             if !matches!(tfile::fingerprint(&f), Ok(Some(fp)) if fp == key.fingerprint)
-                || !identity::same_file(&f, meta.len(), known)
+                || !identity::same_file(&f, size, known)
             {
                 continue;
             }
             tracing::info!(
                 "{} holds {} bytes not shipped yet (a rotated file outside the pattern); reading it from offset {}",
                 path.display(),
-                meta.len() - known.offset,
+                size - known.offset,
                 known.offset
             );
-            self.read_rotated(path, f, meta.len(), key, known.id(), known.offset, None);
+            self.read_rotated(path, f, size, key, known.id(), known.offset, None);
             return true;
         }
         false
@@ -1130,31 +1117,17 @@ impl Loop<'_> {
     /// (those in the pattern are judged when they are identified). When found, it is read
     /// from where the original's reading stopped, and the donor is used up.
     fn look_for_copy(&mut self, i: usize) {
-        use std::os::unix::fs::MetadataExt;
         let Some(dir) = self.donors[i].dir.clone() else {
             return;
         };
         self.donors[i].last_look = Some(Instant::now());
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            return;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            let Ok(meta) = entry.metadata() else { continue };
-            if !meta.is_file() || !self.pattern_allows_name(&path) {
-                continue;
-            }
-            let inode = (meta.dev(), meta.ino());
-            if self.readers.contains_key(&inode) {
-                continue;
-            }
+        for (path, inode, size) in self.unread_files(&dir) {
             let Ok(f) = tfile::open_nonblocking(&path) else {
                 continue;
             };
             let Ok(Some(fp)) = tfile::fingerprint(&f) else {
                 continue;
             };
-            let size = meta.len();
             if identity::copy_verdict(&f, size, fp, &self.donors[i].original) != Verdict::Copy {
                 continue;
             }
@@ -1231,6 +1204,27 @@ impl Loop<'_> {
                 held: None,
             },
         );
+    }
+
+    /// The regular files of `dir` that no reader has and whose names may be read:
+    /// `(path, inode, size)`.
+    fn unread_files(&self, dir: &Path) -> Vec<(PathBuf, Inode, u64)> {
+        use std::os::unix::fs::MetadataExt;
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return Vec::new();
+        };
+        entries
+            .flatten()
+            .filter_map(|e| {
+                let path = e.path();
+                let meta = e.metadata().ok()?;
+                let inode = (meta.dev(), meta.ino());
+                (meta.is_file()
+                    && self.pattern_allows_name(&path)
+                    && !self.readers.contains_key(&inode))
+                .then_some((path, inode, meta.len()))
+            })
+            .collect()
     }
 
     /// Compressed files are never read, not even to recover a rotated file.

@@ -678,8 +678,7 @@ fn logrotate_bin() -> Option<std::path::PathBuf> {
 /// rotations while a writer appends 800 lines/s; every line must arrive exactly once and
 /// whole (no kill, so no duplicate is allowed).
 fn logrotate_scenario(name: &str, glob: &str, directives: &str, pause_writer: bool) {
-    use std::io::Write;
-    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
     use std::sync::{Arc, Mutex};
     let Some(bin) = logrotate_bin() else {
         eprintln!("logrotate not installed (apt-get install logrotate): skipping {name}");
@@ -702,34 +701,17 @@ fn logrotate_scenario(name: &str, glob: &str, directives: &str, pause_writer: bo
     let cfg = s.simple_config(glob, "");
     let mut agent = Agent(spawn(&cfg, &s.path("agent.log")));
     let stop = Arc::new(AtomicBool::new(false));
-    let written = Arc::new(AtomicUsize::new(0));
+    let written = Arc::new(AtomicU64::new(0));
     // copytruncate loses what is written between its copy and its truncation (a hole
     // of logrotate's own): the writer pauses while logrotate runs, as its users do.
     let lock = Arc::new(Mutex::new(()));
-    let writer = {
-        let (stop, written, log, lock) = (stop.clone(), written.clone(), log.clone(), lock.clone());
-        let name = name.to_string();
-        std::thread::spawn(move || {
-            let mut n = 0usize;
-            while !stop.load(Ordering::Relaxed) {
-                let _g = lock.lock().unwrap();
-                let mut f = fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(&log)
-                    .unwrap();
-                let mut buf = String::new();
-                for _ in 0..40 {
-                    buf.push_str(&format!("{name} line {n:07} {}\n", "x".repeat(n % 200)));
-                    n += 1;
-                }
-                f.write_all(buf.as_bytes()).unwrap();
-                written.store(n, Ordering::Relaxed);
-                drop(_g);
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        })
-    };
+    let tag = name.to_string();
+    let writer = spawn_writer(
+        log.clone(),
+        800,
+        move |n| format!("{tag} line {n:07} {}\n", "x".repeat(n as usize % 200)),
+        (stop.clone(), written.clone(), lock.clone()),
+    );
     for _ in 0..5 {
         std::thread::sleep(Duration::from_millis(1200));
         let _g = pause_writer.then(|| lock.lock().unwrap());
@@ -749,7 +731,7 @@ fn logrotate_scenario(name: &str, glob: &str, directives: &str, pause_writer: bo
     std::thread::sleep(Duration::from_millis(500));
     stop.store(true, Ordering::Relaxed);
     writer.join().unwrap();
-    let total = written.load(Ordering::Relaxed);
+    let total = written.load(Ordering::Relaxed) as usize;
     let expected: Vec<String> = (0..total)
         .map(|n| format!("{name} line {n:07} {}", "x".repeat(n % 200)))
         .collect();

@@ -93,41 +93,6 @@ fn checkpointed(cp: &Path, log: &Path) -> bool {
     })
 }
 
-/// Appends the lines `line` makes to `log` at `rate` a second until `stop`, holding the
-/// lock while it writes (a copytruncate takes it: the writer pauses while a copy is
-/// made, as logrotate's users configure); `written` counts the lines.
-fn spawn_writer(
-    log: PathBuf,
-    rate: u64,
-    line: fn(u64) -> String,
-    (stop, written, lock): (Arc<AtomicBool>, Arc<AtomicU64>, Arc<Mutex<()>>),
-) -> std::thread::JoinHandle<()> {
-    std::thread::spawn(move || {
-        let start = Instant::now();
-        let mut n = 0u64;
-        while !stop.load(Ordering::Relaxed) {
-            let due = (start.elapsed().as_secs_f64() * rate as f64) as u64;
-            if n >= due {
-                std::thread::sleep(Duration::from_millis(2));
-                continue;
-            }
-            let _g = lock.lock().unwrap();
-            let mut f = fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&log)
-                .unwrap();
-            let mut buf = String::new();
-            while n < due {
-                buf.push_str(&line(n));
-                n += 1;
-            }
-            f.write_all(buf.as_bytes()).unwrap();
-            written.store(n, Ordering::Relaxed);
-        }
-    })
-}
-
 /// Rotates `log` every `min_ms` to `min_ms + span_ms` (pseudo-random from `seed`) until
 /// `stop`, alternating rename+create and `copy` (a copytruncate), to `app.log.<i>` beside
 /// it. Returns how many of each it made.

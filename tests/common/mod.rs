@@ -6,6 +6,8 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The binary under test.
@@ -249,4 +251,39 @@ pub fn proptest_cases(cases: u32) -> proptest::test_runner::Config {
     } else {
         proptest::test_runner::Config { cases, ..from_env }
     }
+}
+
+/// Appends the lines `line` makes to `log` at `rate` a second until `stop`, holding the
+/// lock while it writes (a copytruncate takes it: the writer pauses while a copy is
+/// made, as logrotate's users configure); `written` counts the lines.
+pub fn spawn_writer(
+    log: PathBuf,
+    rate: u64,
+    line: impl Fn(u64) -> String + Send + 'static,
+    (stop, written, lock): (Arc<AtomicBool>, Arc<AtomicU64>, Arc<std::sync::Mutex<()>>),
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let start = Instant::now();
+        let mut n = 0u64;
+        while !stop.load(Ordering::Relaxed) {
+            let due = (start.elapsed().as_secs_f64() * rate as f64) as u64;
+            if n >= due {
+                std::thread::sleep(Duration::from_millis(2));
+                continue;
+            }
+            let _g = lock.lock().unwrap();
+            let mut f = fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&log)
+                .unwrap();
+            let mut buf = String::new();
+            while n < due {
+                buf.push_str(&line(n));
+                n += 1;
+            }
+            f.write_all(buf.as_bytes()).unwrap();
+            written.store(n, Ordering::Relaxed);
+        }
+    })
 }

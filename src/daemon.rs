@@ -37,6 +37,23 @@ pub const PREFLIGHT_TIMEOUT: Duration = Duration::from_secs(15);
 #[cfg(debug_assertions)]
 pub const TEST_PANIC_ENV: &str = "KINESIS_TAIL_TEST_PANIC_IN_DELIVERY";
 
+/// Test hook, in debug builds only: `MIN-MAX` milliseconds each delivery waits, at
+/// random, before it starts, so that a sink that acknowledges at once (`outputFile`) has
+/// batches in flight at a kill or a rotation, as a slow destination does.
+#[cfg(debug_assertions)]
+pub const TEST_SLOW_DELIVERY_ENV: &str = "KINESIS_TAIL_TEST_SLOW_DELIVERY_MS";
+
+#[cfg(debug_assertions)]
+fn test_delivery_delay() -> Option<Duration> {
+    use rand::Rng;
+    let v = std::env::var(TEST_SLOW_DELIVERY_ENV).ok()?;
+    let (min, max) = v.split_once('-').unwrap_or((&v, &v));
+    let (min, max): (u64, u64) = (min.trim().parse().ok()?, max.trim().parse().ok()?);
+    Some(Duration::from_millis(
+        rand::thread_rng().gen_range(min..=max.max(min)),
+    ))
+}
+
 /// Memory one flow's requests may use beside their batches (which [`MAX_QUEUED_BYTES`]
 /// bounds): each request in flight copies its batch about [`REQUEST_COPIES`] times (KPL
 /// aggregates, the base64 JSON body, the SDK's and the socket's copies). With the
@@ -347,6 +364,10 @@ async fn deliver_loop(
                         #[cfg(debug_assertions)]
                         if std::env::var_os(TEST_PANIC_ENV).is_some() {
                             panic!("{TEST_PANIC_ENV} is set");
+                        }
+                        #[cfg(debug_assertions)]
+                        if let Some(d) = test_delivery_delay() {
+                            tokio::time::sleep(d).await;
                         }
                         sink.deliver(&batch).await;
                         drop(work);

@@ -1667,7 +1667,10 @@ fn service(r: &mut Reader, emitter: &mut Emitter, buf: &mut [u8]) -> (usize, Opt
     let (key, id) = (*key, *id);
     // Before reading on: a file truncated and rewritten past our offset must not be read
     // from the middle of its new content.
-    let truncated = |offset: u64, r_size: &mut u64| {
+    // Rewritten with O_TRUNC behind the same first line and already as long: the bytes
+    // just before our offset are no longer the ones read there (`last`: the anchor of
+    // what was read last, in memory).
+    let truncated = |offset: u64, r_size: &mut u64, last: Sum| {
         let st = tfile::stat(file).ok();
         if let Some(st) = st {
             *r_size = st.size;
@@ -1675,9 +1678,12 @@ fn service(r: &mut Reader, emitter: &mut Emitter, buf: &mut [u8]) -> (usize, Opt
         st.is_some_and(|s| s.size < offset)
             || (offset > 0
                 && matches!(tfile::fingerprint(file), Ok(Some(fp)) if fp != key.fingerprint))
+            || (last.len > 0
+                && offset >= last.len
+                && identity::sum_at(file, offset - last.len, last.len).is_ok_and(|a| a != last))
     };
     let mut total = 0;
-    let mut cut = r.offset > 0 && truncated(r.offset, &mut r.size);
+    let mut cut = r.offset > 0 && truncated(r.offset, &mut r.size, tail.anchor());
     if !cut {
         r.at_eof = false;
         while total < FILE_BUDGET {
@@ -1709,7 +1715,7 @@ fn service(r: &mut Reader, emitter: &mut Emitter, buf: &mut [u8]) -> (usize, Opt
             r.size = r.size.max(r.offset);
             return (total, None);
         }
-        cut = truncated(r.offset, &mut r.size);
+        cut = truncated(r.offset, &mut r.size, tail.anchor());
     }
     if !cut {
         if head.len < identity::HEAD_BYTES.min(r.offset) {

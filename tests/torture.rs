@@ -17,7 +17,6 @@ use std::time::{Duration, Instant, SystemTime};
 
 use common::*;
 use kinesis_tail::tail::checkpoint::PAUSE_IN_WRITE_ENV;
-use kinesis_tail::tail::file::fingerprint;
 
 const RATE_PER_SEC: u64 = 6000;
 /// SIGKILLs, half of them inside a checkpoint write.
@@ -65,32 +64,6 @@ fn last_seq(out: &Path) -> Option<u64> {
     let mut tail = Vec::new();
     f.read_to_end(&mut tail).ok()?;
     seqs(&tail).into_iter().max()
-}
-
-/// True when the checkpoint file `cp` has an entry for what `log` holds now (its inode
-/// and first line).
-fn checkpointed(cp: &Path, log: &Path) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    let Ok(f) = fs::File::open(log) else {
-        return false;
-    };
-    let (Ok(meta), Ok(Some(fp))) = (f.metadata(), fingerprint(&f)) else {
-        return false;
-    };
-    let fp = format!("{fp:016x}");
-    let Ok(v) = serde_json::from_slice::<serde_json::Value>(&fs::read(cp).unwrap_or_default())
-    else {
-        return false;
-    };
-    v["flows"].as_object().is_some_and(|flows| {
-        flows
-            .values()
-            .flat_map(|e| e.as_array())
-            .flatten()
-            .any(|e| {
-                e["ino"].as_u64() == Some(meta.ino()) && e["fingerprint"].as_str() == Some(&fp)
-            })
-    })
 }
 
 /// Rotates `log` every `min_ms` to `min_ms + span_ms` (pseudo-random from `seed`) until

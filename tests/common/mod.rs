@@ -287,3 +287,29 @@ pub fn spawn_writer(
         }
     })
 }
+
+/// True when the checkpoint file `cp` has an entry for what `log` holds now (its inode
+/// and first line).
+pub fn checkpointed(cp: &Path, log: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(f) = fs::File::open(log) else {
+        return false;
+    };
+    let (Ok(meta), Ok(Some(fp))) = (f.metadata(), kinesis_tail::tail::file::fingerprint(&f)) else {
+        return false;
+    };
+    let fp = format!("{fp:016x}");
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(&fs::read(cp).unwrap_or_default())
+    else {
+        return false;
+    };
+    v["flows"].as_object().is_some_and(|flows| {
+        flows
+            .values()
+            .flat_map(|e| e.as_array())
+            .flatten()
+            .any(|e| {
+                e["ino"].as_u64() == Some(meta.ino()) && e["fingerprint"].as_str() == Some(&fp)
+            })
+    })
+}

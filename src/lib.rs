@@ -7,18 +7,21 @@
 //! - [`config`]: raw file → validated [`config::Config`] (YAML, Java `agent.json`).
 //! - [`daemon`]: wiring only: one pipeline per flow, bounded channels, ordered shutdown.
 //! - [`event`]: the types passed between stages (file identity, record IDs, batches).
-//! - [`tail`]: discovery, file identity, the reader loop, checkpoints on disk.
+//! - [`tail`]: discovery, inotify events, file identity and its rules, checkpoints on disk.
 //! - [`framing`]: bytes → records (lines, multi-line, headers, footers, truncation).
 //! - [`process`]: the processor chain (`dataProcessingOptions`).
 //! - [`ec2`]: EC2 instance metadata for `ADDEC2METADATA`, refreshed in the background.
 //! - [`partition`]: partition keys.
-//! - [`pipeline`]: one flow's reader thread: tail → framing → processors → batches.
-//! - [`aggregate`]: KPL aggregated records.
+//! - [`pipeline`]: one flow's reader thread: the file loop (rotation, copies, recovery at
+//!   start) feeding framing and the batcher.
+//! - [`aggregate`]: the batcher (records → batches → the delivery queue), KPL aggregated
+//!   records and the shard map.
 //! - [`sink`]: destinations (Kinesis, Firehose, local file) and their retries.
 //! - [`ack`]: the only place that moves a checkpoint forward.
 //! - [`metrics`]: counters per flow; CloudWatch, Prometheus `/metrics` and `/health`.
 //! - [`notify`]: systemd readiness (`sd_notify`).
 //! - [`aws`]: SDK clients from the configuration.
+//! - [`md5many`]: MD5 of many short inputs side by side (SIMD lanes).
 //! - `test_util` (tests only): helpers shared by the unit tests.
 
 pub mod ack;

@@ -43,16 +43,19 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 use crate::ack::{FlowCheckpoints, Known};
+use crate::aggregate::batcher::Emitter;
+pub use crate::aggregate::batcher::{batch_kib, Queued, MAX_QUEUED_BYTES};
 use crate::config::{Aggregation, Destination, FlowConfig, InitialPosition};
-use crate::event::{Batch, FileKey, RecordId};
+use crate::event::{Batch, FileKey};
 use crate::framing::{FrameEvent, Framer};
 use crate::metrics::FlowStats;
-use crate::partition::{self, Keyer};
-use crate::process::{Chain, Outcome};
+use crate::partition::Keyer;
+use crate::process::Chain;
 use crate::tail::checkpoint::Sum;
 use crate::tail::discovery::{self, Pattern, Reported};
 use crate::tail::file as tfile;
 use crate::tail::identity::{self, Original, Tail, Verdict, COPY_WAIT};
+use crate::tail::watch::{Wake, Watcher};
 
 /// Bytes read per `pread`.
 pub const READ_CHUNK: usize = 256 * 1024;
@@ -77,29 +80,6 @@ const DONOR_TTL: Duration = Duration::from_secs(60);
 /// How often the directory of a truncated file is searched for its copy, when the copy
 /// is outside the pattern.
 const DONOR_LOOK_EVERY: Duration = Duration::from_secs(1);
-/// Truncated records are logged at most this often per flow.
-const TRUNCATION_LOG_EVERY: Duration = Duration::from_secs(60);
-
-/// Bytes of batches one flow may hold queued or in flight: with `publishQueueCapacity`
-/// batches of up to 5 MiB each, memory would follow the destination's backlog; this keeps
-/// it flat (the files are the buffer). Two full 5 MiB batches fit.
-pub const MAX_QUEUED_BYTES: usize = 12 * 1024 * 1024;
-
-/// The KiB of memory budget (see [`MAX_QUEUED_BYTES`]) a batch holds.
-pub fn batch_kib(batch: &Batch) -> u32 {
-    let kib = (batch.data.len() + batch.keys.len()).div_ceil(1024).max(1);
-    kib.min(MAX_QUEUED_BYTES / 1024) as u32
-}
-
-/// A batch on its way to the sink, with the memory budget it holds until acknowledged.
-#[derive(Debug)]
-pub struct Queued {
-    /// The batch.
-    pub batch: Batch,
-    /// Released when the batch is acknowledged (or dropped at shutdown).
-    pub bytes: tokio::sync::OwnedSemaphorePermit,
-}
-
 /// Everything one flow's reader needs.
 pub struct FlowReader {
     /// The flow.
@@ -212,219 +192,6 @@ struct Reader {
 }
 
 type Inode = (u64, u64);
-
-/// Builds batches from framed records.
-struct Emitter {
-    flow_index: usize,
-    chain: Chain,
-    keyer: Keyer,
-    out: Vec<u8>,
-    keybuf: Vec<u8>,
-    /// DETERMINISTIC keys: the records of the batch whose key is still to be written
-    /// (index, and data without the newline), hashed together when the batch is sent.
-    digest_keys: Vec<(usize, std::ops::Range<u32>)>,
-    batch: Batch,
-    opened: Option<Instant>,
-    batch_bytes: usize,
-    max_records: usize,
-    max_bytes: usize,
-    max_record_bytes: usize,
-    terminator: Vec<u8>,
-    /// Records end with `\n`, as the Java agent sends them to Kinesis.
-    newline: bool,
-    checkpoints: Arc<FlowCheckpoints>,
-    stats: Arc<FlowStats>,
-    tx: tokio::sync::mpsc::Sender<Queued>,
-    budget: Arc<tokio::sync::Semaphore>,
-    abort: CancellationToken,
-    runtime: tokio::runtime::Handle,
-    truncation_log: (Option<Instant>, u64),
-    /// The ends of the file ranges of batches sent, whose anchors the loop computes.
-    sent: Vec<(FileKey, u64)>,
-    /// Set when the queue refused a batch because shutdown gave up.
-    aborted: bool,
-}
-
-impl Emitter {
-    fn record(
-        &mut self,
-        key: FileKey,
-        id: u64,
-        covered: &mut u64,
-        frame: crate::framing::Frame<'_>,
-    ) {
-        FlowStats::add(&self.stats.records_parsed, 1);
-        FlowStats::add(&self.stats.bytes_parsed, frame.bytes.len() as u64 + 1);
-        let id = RecordId::from_digest(id, frame.offset);
-        let mut truncated = frame.truncated;
-        let processed = if self.chain.is_empty() {
-            false
-        } else {
-            match self.chain.process(frame.bytes, id, &mut self.out) {
-                Outcome::Emit => true,
-                Outcome::Dropped => {
-                    FlowStats::add(&self.stats.records_dropped, 1);
-                    return;
-                }
-                Outcome::Failed => {
-                    FlowStats::add(&self.stats.processing_errors, 1);
-                    true
-                }
-            }
-        };
-        if processed && self.out.len() > self.max_record_bytes {
-            let keep = self.max_record_bytes.saturating_sub(self.terminator.len());
-            self.out.truncate(keep);
-            self.out.extend_from_slice(&self.terminator);
-            truncated = true;
-        }
-        if truncated {
-            FlowStats::add(&self.stats.records_truncated, 1);
-            self.log_truncation(id);
-        }
-        let data: &[u8] = if processed { &self.out } else { frame.bytes };
-        self.keybuf.clear();
-        let digest_key = self.keyer.is_digest();
-        if digest_key {
-            // Room for it; `fill_digest_keys` writes it.
-            self.keybuf.resize(partition::DIGEST_KEY_LEN, b'0');
-        } else {
-            self.keyer.key_for(frame.bytes, data, &mut self.keybuf);
-        }
-        let size = data.len() + usize::from(self.newline) + self.keybuf.len();
-        if !self.batch.is_empty()
-            && (self.batch.len() >= self.max_records || self.batch_bytes + size > self.max_bytes)
-        {
-            // Everything of this file before the record is in the batch or was dropped.
-            if frame.offset > *covered {
-                self.batch.cover(key, *covered, frame.offset);
-                *covered = frame.offset;
-            }
-            self.send();
-        }
-        if self.opened.is_none() {
-            self.opened = Some(Instant::now());
-        }
-        let data: &[u8] = if processed { &self.out } else { frame.bytes };
-        let key_bytes = (!self.keybuf.is_empty()).then_some(&self.keybuf[..]);
-        self.batch.push(data, key_bytes, id);
-        if digest_key {
-            let i = self.batch.len() - 1;
-            let r = self.batch.records[i].data.clone();
-            self.digest_keys.push((i, r));
-        }
-        // A truncated record ends with its terminator instead (the Java agent's rule).
-        if self.newline && !truncated {
-            self.batch.extend_last(b"\n");
-        }
-        self.batch_bytes += size;
-    }
-
-    fn cover(&mut self, key: FileKey, from: u64, to: u64) {
-        if to > from {
-            if self.opened.is_none() {
-                self.opened = Some(Instant::now());
-            }
-            self.batch.cover(key, from, to);
-        }
-    }
-
-    fn log_truncation(&mut self, id: RecordId) {
-        let (last, count) = &mut self.truncation_log;
-        *count += 1;
-        if last.is_none_or(|t| t.elapsed() >= TRUNCATION_LOG_EVERY) {
-            tracing::warn!(
-                "flow {}: {} record(s) above the destination's limit of {} bytes were truncated (latest: record {id})",
-                self.flow_index,
-                *count,
-                self.max_record_bytes
-            );
-            *last = Some(Instant::now());
-            *count = 0;
-        }
-    }
-
-    fn deadline(&self, max_age: Duration) -> Option<Instant> {
-        self.opened.map(|t| t + max_age)
-    }
-
-    /// Writes the DETERMINISTIC keys of the batch's records, all at once.
-    fn fill_digest_keys(&mut self) {
-        if self.digest_keys.is_empty() {
-            return;
-        }
-        let b = &mut self.batch;
-        let records: Vec<&[u8]> = self
-            .digest_keys
-            .iter()
-            .map(|(_, r)| &b.data[r.start as usize..r.end as usize])
-            .collect();
-        let keys = partition::digest_keys(&records);
-        let keys = keys.chunks_exact(partition::DIGEST_KEY_LEN);
-        for ((i, _), key) in self.digest_keys.drain(..).zip(keys) {
-            let r = b.records[i].key.clone();
-            b.keys[r.start as usize..r.end as usize].copy_from_slice(key);
-        }
-    }
-
-    /// Sends the current batch (blocking while the queue is full).
-    fn send(&mut self) {
-        self.fill_digest_keys();
-        self.opened = None;
-        self.batch_bytes = 0;
-        let seq = self.batch.seq;
-        let batch = std::mem::replace(&mut self.batch, Batch::new(seq + 1));
-        if batch.is_empty() && batch.ranges.is_empty() {
-            self.batch.seq = seq;
-            return;
-        }
-        if self.aborted {
-            return;
-        }
-        self.checkpoints.register(batch.seq, &batch.ranges);
-        self.sent.extend(batch.ranges.iter().map(|r| (r.key, r.to)));
-        FlowStats::add(&self.stats.batches_pending, 1);
-        let tx = self.tx.clone();
-        let abort = self.abort.clone();
-        let stats = Arc::clone(&self.stats);
-        let budget = Arc::clone(&self.budget);
-        let kib = batch_kib(&batch);
-        let sent = self.runtime.block_on(async move {
-            // Room in memory first (bytes queued or in flight), then in the queue. A
-            // reader held back by a slow destination is alive: it beats while it waits.
-            let bytes = loop {
-                stats.reader_heartbeat();
-                tokio::select! {
-                    p = Arc::clone(&budget).acquire_many_owned(kib) => match p {
-                        Ok(p) => break p,
-                        Err(_) => return false,
-                    },
-                    _ = abort.cancelled() => return false,
-                    _ = tokio::time::sleep(Duration::from_millis(500)) => {}
-                }
-            };
-            loop {
-                stats.reader_heartbeat();
-                tokio::select! {
-                    permit = tx.reserve() => match permit {
-                        Ok(p) => {
-                            p.send(Queued { batch, bytes });
-                            return true;
-                        }
-                        Err(_) => return false,
-                    },
-                    _ = abort.cancelled() => return false,
-                    _ = tokio::time::sleep(Duration::from_millis(500)) => {}
-                }
-            }
-        });
-        if !sent {
-            // The batch stays registered and unacknowledged: its bytes are read again
-            // after a restart.
-            self.aborted = true;
-        }
-    }
-}
 
 impl FlowReader {
     /// Runs the flow until `stop` (or, with `once`, until every file is read).
@@ -607,97 +374,6 @@ enum CopyMatch {
     Wait { copy_growing: bool },
     /// A file of its own.
     None,
-}
-
-/// Something that should wake the loop.
-#[derive(Debug)]
-enum Wake {
-    /// Data may have been appended to this path.
-    Modified(PathBuf),
-    /// Something changed in a directory: rescan.
-    Rescan,
-}
-
-/// inotify through `notify`, on the pattern's root.
-struct Watcher {
-    inner: notify::RecommendedWatcher,
-    watching: bool,
-    recursive: bool,
-}
-
-impl Watcher {
-    fn new(pattern: &Pattern, tx: mpsc::SyncSender<Wake>) -> Option<Self> {
-        use notify::event::{AccessKind, AccessMode, ModifyKind};
-        use notify::EventKind;
-        let handler = move |res: notify::Result<notify::Event>| {
-            let send = |w: Wake| {
-                // A full queue loses events; ask for a rescan instead.
-                if let Err(mpsc::TrySendError::Full(_)) = tx.try_send(w) {
-                    let _ = tx.try_send(Wake::Rescan);
-                }
-            };
-            match res {
-                Ok(ev) => match ev.kind {
-                    EventKind::Modify(ModifyKind::Data(_))
-                    | EventKind::Modify(ModifyKind::Any)
-                    | EventKind::Access(AccessKind::Close(AccessMode::Write)) => {
-                        for p in ev.paths {
-                            send(Wake::Modified(p));
-                        }
-                    }
-                    // Opens, reads and closes after reading are mostly our own (reading a
-                    // file, listing a directory): waking on them would make an idle agent
-                    // spin. Metadata changes carry no data.
-                    EventKind::Access(_) | EventKind::Modify(ModifyKind::Metadata(_)) => {}
-                    _ => send(Wake::Rescan),
-                },
-                Err(_) => send(Wake::Rescan),
-            }
-        };
-        // Directory symlinks are not followed, as in the scan: a link to a large tree
-        // (or an NFS mount) would otherwise cost a watch per directory below it.
-        let config = notify::Config::default().with_follow_symlinks(false);
-        match <notify::RecommendedWatcher as notify::Watcher>::new(handler, config) {
-            Ok(inner) => {
-                let mut w = Watcher {
-                    inner,
-                    watching: false,
-                    recursive: pattern.recursive,
-                };
-                w.retry_missing_root(pattern);
-                Some(w)
-            }
-            Err(e) => {
-                tracing::warn!(
-                    "cannot start inotify ({e}); discovery falls back to rescans every interval"
-                );
-                None
-            }
-        }
-    }
-
-    /// Watches the root once it exists (directories created after the start).
-    fn retry_missing_root(&mut self, pattern: &Pattern) {
-        use notify::Watcher as _;
-        if self.watching || !pattern.root.is_dir() {
-            return;
-        }
-        let mode = if self.recursive {
-            notify::RecursiveMode::Recursive
-        } else {
-            notify::RecursiveMode::NonRecursive
-        };
-        match self.inner.watch(&pattern.root, mode) {
-            Ok(()) => self.watching = true,
-            Err(e) => {
-                tracing::warn!(
-                    "cannot watch {} ({e}); relying on rescans",
-                    pattern.root.display()
-                );
-                self.watching = true;
-            }
-        }
-    }
 }
 
 /// The state of the loop of one flow.
@@ -961,9 +637,9 @@ impl Loop<'_> {
             entries.iter().filter_map(|(k, _)| k.records_of).collect();
         for (known, path) in &entries {
             let key = known.key;
-            if taken_over.contains(&key.digest()) {
-                continue;
-            }
+            // Its unread bytes are the copy's to ship: no donor for it. What its inode
+            // holds since the truncation is still this entry's to find.
+            let taken = taken_over.contains(&key.digest());
             let Some(dir) = path.parent().map(Path::to_path_buf) else {
                 continue;
             };
@@ -985,9 +661,9 @@ impl Loop<'_> {
             if !self.readers.contains_key(&inode) {
                 // Renamed out of the pattern?
                 if !self.recover_inode(&dir, known) {
-                    self.recover_truncated_then_renamed(&dir, known, &entries);
+                    self.recover_truncated_then_renamed(&dir, known, &entries, taken);
                 }
-            } else {
+            } else if !taken {
                 // Truncated in place: the bytes after the checkpoint are in its copy (all
                 // of them when nothing was acknowledged yet).
                 self.donor_from_checkpoint(known, dir);
@@ -1026,12 +702,13 @@ impl Loop<'_> {
     /// checkpointed content's unread rest is in the copy; the file itself holds what was
     /// written after the truncation, which no checkpoint knew of, so it is read from its
     /// start (unless another entry of `entries` knows that content: its own recovery
-    /// reads it).
+    /// reads it). `taken`: a copy's entry carries the checkpointed content's rest.
     fn recover_truncated_then_renamed(
         &mut self,
         dir: &Path,
         known: &Known,
         entries: &[(Known, PathBuf)],
+        taken: bool,
     ) {
         use std::os::unix::fs::MetadataExt;
         let key = known.key;
@@ -1058,7 +735,9 @@ impl Loop<'_> {
             // Not truncated: fully shipped (recover_inode found nothing past the offset).
             return;
         }
-        self.donor_from_checkpoint(known, dir.to_path_buf());
+        if !taken {
+            self.donor_from_checkpoint(known, dir.to_path_buf());
+        }
         let Some(fp) = fp else { return };
         if self.readers.contains_key(&(key.dev, key.ino)) {
             return;

@@ -11,7 +11,7 @@
 //! of an aggregate belongs to the shard the aggregate is stored in (the KCL drops the whole
 //! aggregate otherwise). When the response puts an aggregate in another shard than
 //! predicted (a reshard happened), the shard map is reloaded and the aggregate's user
-//! records are sent again, regrouped (and after [`MAX_REGROUPS`] reloads, as plain
+//! records are sent again, regrouped (and after `MAX_REGROUPS` reloads, as plain
 //! records): duplicates, never loss. Every user record of an aggregate that failed is sent
 //! again whatever else the same response holds. Without `ListShards`
 //! permission, aggregates hold records of one partition key only, which is always safe.

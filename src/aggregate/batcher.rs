@@ -1,0 +1,255 @@
+//! The batcher: turns one flow's framed records into [`Batch`]es (processors, partition
+//! keys, the destination's record limit, batch limits by count, bytes and age) and hands
+//! them to the flow's delivery queue, registering their file ranges with the checkpoints
+//! first. Sending blocks while the flow's memory budget or queue is full: reading stops,
+//! and the files are the buffer.
+//!
+//! It knows nothing of files beyond the ranges it is told to cover, nor of destinations
+//! beyond their limits.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
+
+use crate::ack::FlowCheckpoints;
+use crate::event::{Batch, FileKey, RecordId};
+use crate::metrics::FlowStats;
+use crate::partition::{self, Keyer};
+use crate::process::{Chain, Outcome};
+
+/// Truncated records are logged at most this often per flow.
+const TRUNCATION_LOG_EVERY: Duration = Duration::from_secs(60);
+
+/// Bytes of batches one flow may hold queued or in flight: with `publishQueueCapacity`
+/// batches of up to 5 MiB each, memory would follow the destination's backlog; this keeps
+/// it flat (the files are the buffer). Two full 5 MiB batches fit.
+pub const MAX_QUEUED_BYTES: usize = 12 * 1024 * 1024;
+
+/// The KiB of memory budget (see [`MAX_QUEUED_BYTES`]) a batch holds.
+pub fn batch_kib(batch: &Batch) -> u32 {
+    let kib = (batch.data.len() + batch.keys.len()).div_ceil(1024).max(1);
+    kib.min(MAX_QUEUED_BYTES / 1024) as u32
+}
+
+/// A batch on its way to the sink, with the memory budget it holds until acknowledged.
+#[derive(Debug)]
+pub struct Queued {
+    /// The batch.
+    pub batch: Batch,
+    /// Released when the batch is acknowledged (or dropped at shutdown).
+    pub bytes: tokio::sync::OwnedSemaphorePermit,
+}
+
+/// Builds batches from framed records.
+pub(crate) struct Emitter {
+    pub(crate) flow_index: usize,
+    pub(crate) chain: Chain,
+    pub(crate) keyer: Keyer,
+    pub(crate) out: Vec<u8>,
+    pub(crate) keybuf: Vec<u8>,
+    /// DETERMINISTIC keys: the records of the batch whose key is still to be written
+    /// (index, and data without the newline), hashed together when the batch is sent.
+    pub(crate) digest_keys: Vec<(usize, std::ops::Range<u32>)>,
+    pub(crate) batch: Batch,
+    pub(crate) opened: Option<Instant>,
+    pub(crate) batch_bytes: usize,
+    pub(crate) max_records: usize,
+    pub(crate) max_bytes: usize,
+    pub(crate) max_record_bytes: usize,
+    pub(crate) terminator: Vec<u8>,
+    /// Records end with `\n`, as the Java agent sends them to Kinesis.
+    pub(crate) newline: bool,
+    pub(crate) checkpoints: Arc<FlowCheckpoints>,
+    pub(crate) stats: Arc<FlowStats>,
+    pub(crate) tx: tokio::sync::mpsc::Sender<Queued>,
+    pub(crate) budget: Arc<tokio::sync::Semaphore>,
+    pub(crate) abort: CancellationToken,
+    pub(crate) runtime: tokio::runtime::Handle,
+    pub(crate) truncation_log: (Option<Instant>, u64),
+    /// The ends of the file ranges of batches sent, whose anchors the loop computes.
+    pub(crate) sent: Vec<(FileKey, u64)>,
+    /// Set when the queue refused a batch because shutdown gave up.
+    pub(crate) aborted: bool,
+}
+
+impl Emitter {
+    pub(crate) fn record(
+        &mut self,
+        key: FileKey,
+        id: u64,
+        covered: &mut u64,
+        frame: crate::framing::Frame<'_>,
+    ) {
+        FlowStats::add(&self.stats.records_parsed, 1);
+        FlowStats::add(&self.stats.bytes_parsed, frame.bytes.len() as u64 + 1);
+        let id = RecordId::from_digest(id, frame.offset);
+        let mut truncated = frame.truncated;
+        let processed = if self.chain.is_empty() {
+            false
+        } else {
+            match self.chain.process(frame.bytes, id, &mut self.out) {
+                Outcome::Emit => true,
+                Outcome::Dropped => {
+                    FlowStats::add(&self.stats.records_dropped, 1);
+                    return;
+                }
+                Outcome::Failed => {
+                    FlowStats::add(&self.stats.processing_errors, 1);
+                    true
+                }
+            }
+        };
+        if processed && self.out.len() > self.max_record_bytes {
+            let keep = self.max_record_bytes.saturating_sub(self.terminator.len());
+            self.out.truncate(keep);
+            self.out.extend_from_slice(&self.terminator);
+            truncated = true;
+        }
+        if truncated {
+            FlowStats::add(&self.stats.records_truncated, 1);
+            self.log_truncation(id);
+        }
+        let data: &[u8] = if processed { &self.out } else { frame.bytes };
+        self.keybuf.clear();
+        let digest_key = self.keyer.is_digest();
+        if digest_key {
+            // Room for it; `fill_digest_keys` writes it.
+            self.keybuf.resize(partition::DIGEST_KEY_LEN, b'0');
+        } else {
+            self.keyer.key_for(frame.bytes, data, &mut self.keybuf);
+        }
+        let size = data.len() + usize::from(self.newline) + self.keybuf.len();
+        if !self.batch.is_empty()
+            && (self.batch.len() >= self.max_records || self.batch_bytes + size > self.max_bytes)
+        {
+            // Everything of this file before the record is in the batch or was dropped.
+            if frame.offset > *covered {
+                self.batch.cover(key, *covered, frame.offset);
+                *covered = frame.offset;
+            }
+            self.send();
+        }
+        if self.opened.is_none() {
+            self.opened = Some(Instant::now());
+        }
+        let data: &[u8] = if processed { &self.out } else { frame.bytes };
+        let key_bytes = (!self.keybuf.is_empty()).then_some(&self.keybuf[..]);
+        self.batch.push(data, key_bytes, id);
+        if digest_key {
+            let i = self.batch.len() - 1;
+            let r = self.batch.records[i].data.clone();
+            self.digest_keys.push((i, r));
+        }
+        // A truncated record ends with its terminator instead (the Java agent's rule).
+        if self.newline && !truncated {
+            self.batch.extend_last(b"\n");
+        }
+        self.batch_bytes += size;
+    }
+
+    pub(crate) fn cover(&mut self, key: FileKey, from: u64, to: u64) {
+        if to > from {
+            if self.opened.is_none() {
+                self.opened = Some(Instant::now());
+            }
+            self.batch.cover(key, from, to);
+        }
+    }
+
+    pub(crate) fn log_truncation(&mut self, id: RecordId) {
+        let (last, count) = &mut self.truncation_log;
+        *count += 1;
+        if last.is_none_or(|t| t.elapsed() >= TRUNCATION_LOG_EVERY) {
+            tracing::warn!(
+                "flow {}: {} record(s) above the destination's limit of {} bytes were truncated (latest: record {id})",
+                self.flow_index,
+                *count,
+                self.max_record_bytes
+            );
+            *last = Some(Instant::now());
+            *count = 0;
+        }
+    }
+
+    pub(crate) fn deadline(&self, max_age: Duration) -> Option<Instant> {
+        self.opened.map(|t| t + max_age)
+    }
+
+    /// Writes the DETERMINISTIC keys of the batch's records, all at once.
+    pub(crate) fn fill_digest_keys(&mut self) {
+        if self.digest_keys.is_empty() {
+            return;
+        }
+        let b = &mut self.batch;
+        let records: Vec<&[u8]> = self
+            .digest_keys
+            .iter()
+            .map(|(_, r)| &b.data[r.start as usize..r.end as usize])
+            .collect();
+        let keys = partition::digest_keys(&records);
+        let keys = keys.chunks_exact(partition::DIGEST_KEY_LEN);
+        for ((i, _), key) in self.digest_keys.drain(..).zip(keys) {
+            let r = b.records[i].key.clone();
+            b.keys[r.start as usize..r.end as usize].copy_from_slice(key);
+        }
+    }
+
+    /// Sends the current batch (blocking while the queue is full).
+    pub(crate) fn send(&mut self) {
+        self.fill_digest_keys();
+        self.opened = None;
+        self.batch_bytes = 0;
+        let seq = self.batch.seq;
+        let batch = std::mem::replace(&mut self.batch, Batch::new(seq + 1));
+        if batch.is_empty() && batch.ranges.is_empty() {
+            self.batch.seq = seq;
+            return;
+        }
+        if self.aborted {
+            return;
+        }
+        self.checkpoints.register(batch.seq, &batch.ranges);
+        self.sent.extend(batch.ranges.iter().map(|r| (r.key, r.to)));
+        FlowStats::add(&self.stats.batches_pending, 1);
+        let tx = self.tx.clone();
+        let abort = self.abort.clone();
+        let stats = Arc::clone(&self.stats);
+        let budget = Arc::clone(&self.budget);
+        let kib = batch_kib(&batch);
+        let sent = self.runtime.block_on(async move {
+            // Room in memory first (bytes queued or in flight), then in the queue. A
+            // reader held back by a slow destination is alive: it beats while it waits.
+            let bytes = loop {
+                stats.reader_heartbeat();
+                tokio::select! {
+                    p = Arc::clone(&budget).acquire_many_owned(kib) => match p {
+                        Ok(p) => break p,
+                        Err(_) => return false,
+                    },
+                    _ = abort.cancelled() => return false,
+                    _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                }
+            };
+            loop {
+                stats.reader_heartbeat();
+                tokio::select! {
+                    permit = tx.reserve() => match permit {
+                        Ok(p) => {
+                            p.send(Queued { batch, bytes });
+                            return true;
+                        }
+                        Err(_) => return false,
+                    },
+                    _ = abort.cancelled() => return false,
+                    _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                }
+            }
+        });
+        if !sent {
+            // The batch stays registered and unacknowledged: its bytes are read again
+            // after a restart.
+            self.aborted = true;
+        }
+    }
+}

@@ -1,12 +1,14 @@
 //! Finding and reading files: discovery (glob rescans), inotify events ([`watch`]), file
 //! identity and the rules that decide it ([`identity`]), one file's reads ([`file`](mod@file)), the
-//! checkpoint file on disk ([`checkpoint`]).
+//! checkpoint file on disk ([`checkpoint`]), and the loop over a flow's files that uses
+//! them all ([`reader`]).
 //!
-//! The tailer knows nothing about Kinesis: it turns files into bytes at offsets. The loop
-//! that drives it lives in [`crate::pipeline`].
+//! The tailer knows nothing about Kinesis: it turns files into records at offsets for the
+//! batcher. The thread that drives it lives in [`crate::pipeline`].
 
 pub mod checkpoint;
 pub mod discovery;
 pub mod file;
 pub mod identity;
+pub mod reader;
 pub mod watch;

@@ -1,0 +1,1239 @@
+//! One flow's file loop: discovery, identity, fair reads, rotation and copies, and the
+//! recovery at start, feeding each file's framer and the flow's batcher.
+//!
+//! # How it works
+//!
+//! Each flow runs this loop on one OS thread (not a thread per file): reads from page
+//! cache are fast and blocking, and keeping them off the async runtime keeps the sinks'
+//! latency low. The loop owns every file of the flow:
+//!
+//! 1. **Discover.** A rescan (at start, when an inotify event says something was created,
+//!    renamed or removed, when the event queue overflowed, and every `rescanIntervalMillis`
+//!    as the safety net) lists the matching files. A file is known by its inode, so a
+//!    renamed file keeps its reader; one no longer found under the pattern is *gone* and is
+//!    read to its end through the descriptor already open, then closed once it stopped
+//!    growing for [`GONE_GRACE`].
+//! 2. **Identify.** A file's identity ([`FileKey`]) needs its first line (the fingerprint);
+//!    until the file has one, nothing can be sent from it anyway. The identity decides
+//!    where reading starts: the checkpoint when one matches, else the file's start (or its
+//!    end, for files that were there before the agent's first start under
+//!    `initialPosition: END_OF_FILE`).
+//! 3. **Read fairly.** Every file with new data (an inotify modify event, a rescan that saw
+//!    it grow) gets up to [`FILE_BUDGET`] bytes per round, so one busy file cannot starve
+//!    the others. At end of file the reader checks for truncation (size below the offset,
+//!    or a changed first line): the file gets a new generation and is read from 0.
+//! 4. **Frame, process, batch.** Bytes go through the file's framer and the flow's processor
+//!    chain into the current batch, which records the `(from, to]` range of each file it
+//!    covers. A batch is sent when full or older than `maxBufferAgeMillis`; sending blocks
+//!    when `publishQueueCapacity` batches wait, which stops reading: the files are the
+//!    buffer.
+//! 5. **Sleep.** With nothing to read the thread waits for the next event or deadline (a
+//!    batch's age, a multi-line record's silence, a gone file's grace, the next rescan).
+//!    An idle agent does not poll.
+//!
+//! Checkpoints are never moved here: ranges are registered with [`FlowCheckpoints`] when a
+//! batch is built and move forward when the sink acknowledges it.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
+
+use crate::ack::{FlowCheckpoints, Known};
+use crate::aggregate::batcher::Emitter;
+use crate::config::FlowConfig;
+use crate::event::FileKey;
+use crate::framing::{FrameEvent, Framer};
+use crate::metrics::FlowStats;
+use crate::tail::checkpoint::Sum;
+use crate::tail::discovery::{self, Pattern, Reported};
+use crate::tail::file as tfile;
+use crate::tail::identity::{self, Original, Tail, Verdict, COPY_WAIT};
+use crate::tail::watch::Wake;
+
+/// Bytes read per `pread`.
+pub const READ_CHUNK: usize = 256 * 1024;
+/// Bytes one file may read per round before the others get their turn.
+pub const FILE_BUDGET: usize = 1024 * 1024;
+/// A file that left the pattern (rotated away, deleted) is closed once it has not grown
+/// for this long: a writer that still holds it open has had time to reopen its log.
+pub const GONE_GRACE: Duration = Duration::from_secs(10);
+/// How often files that left the watched directories are polled for growth.
+pub const GONE_POLL: Duration = Duration::from_millis(250);
+/// How far back from the end a file started at its end looks for the last newline.
+const END_SEARCH_WINDOW: u64 = 64 * 1024;
+/// How long a truncated file can still be recognised in a new copy.
+const DONOR_TTL: Duration = Duration::from_secs(60);
+/// How often the directory of a truncated file is searched for its copy, when the copy
+/// is outside the pattern.
+const DONOR_LOOK_EVERY: Duration = Duration::from_secs(1);
+
+/// Where a file starts once its identity is known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Start {
+    /// Its checkpoint if one matches, else offset 0.
+    Checkpoint,
+    /// Its checkpoint if one matches, else its end as it was when discovered (this size),
+    /// moved back to the end of its last complete line.
+    End(u64),
+    /// Offset 0 with this generation (after a truncation seen in this run).
+    Fresh(u32),
+}
+
+// One per file, and most files are reading: boxing the large variant would save nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub(crate) enum Phase {
+    /// Waiting for a first line to fingerprint.
+    Unidentified(Start),
+    /// Reading.
+    Reading {
+        key: FileKey,
+        /// The digest record IDs are derived from: `key`'s, or for a copy made by
+        /// copytruncate, the digest of the file it is a copy of (same bytes, same IDs).
+        id: u64,
+        framer: Framer,
+        /// Everything before this is covered by a batch already.
+        covered: u64,
+        /// Checksum of the first bytes (up to [`identity::HEAD_BYTES`]): evidence that
+        /// another file is a copy of this one, and that a file found at start is this one.
+        head: Sum,
+        /// The last bytes read, for the anchor a truncation leaves behind.
+        tail: Tail,
+    },
+}
+
+/// A file seen truncated (by copytruncate, usually): a file whose bytes match it at its
+/// head and where its reading stopped is its copy, and is read on from there.
+#[derive(Debug)]
+pub(crate) struct Donor {
+    /// The truncated file's identity (its checkpoint entry, whose ranges in flight the
+    /// copy's checkpoint waits for).
+    key: FileKey,
+    /// The digest its record IDs carry.
+    id: u64,
+    original: Original,
+    /// Where the copy is read from: the end of the last whole record of the original.
+    resume: u64,
+    /// The original's unfinished record (a partial line, a multi-line record), sent
+    /// from here if no copy is ever found; a copy holds it whole and reads it again.
+    framer: Option<Framer>,
+    /// Where its copy may be, outside the pattern.
+    dir: Option<PathBuf>,
+    at: Instant,
+    last_look: Option<Instant>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Reader {
+    path: PathBuf,
+    dev: u64,
+    ino: u64,
+    file: Option<File>,
+    phase: Phase,
+    /// Next byte to read.
+    offset: u64,
+    /// Size at the last stat.
+    size: u64,
+    dirty: bool,
+    at_eof: bool,
+    /// When the file left the pattern, and whether it was deleted.
+    gone: Option<(Instant, bool)>,
+    /// Seen under another path in this run (rotated).
+    renamed: bool,
+    last_growth: Instant,
+    last_used: Instant,
+    /// Unidentified and possibly a copy still to be confirmed: since when, at what size.
+    held: Option<(Instant, u64)>,
+}
+
+pub(crate) type Inode = (u64, u64);
+
+/// What [`Loop::copy_match`] decided.
+pub(crate) enum CopyMatch {
+    /// The copy of donor `.0`.
+    Copy(usize),
+    /// Maybe a copy: held. `copy_growing`: what it holds so far matches a file seen
+    /// truncated (a copy still being written, waited for while it grows).
+    Wait { copy_growing: bool },
+    /// A file of its own.
+    None,
+}
+
+/// The state of the loop of one flow.
+pub(crate) struct Loop<'a> {
+    pub(crate) flow: &'a FlowConfig,
+    pub(crate) pattern: Pattern,
+    pub(crate) readers: HashMap<Inode, Reader>,
+    pub(crate) by_path: HashMap<PathBuf, Inode>,
+    pub(crate) reported: Reported,
+    pub(crate) checkpoints: Arc<FlowCheckpoints>,
+    pub(crate) stats: Arc<FlowStats>,
+    pub(crate) buf: Vec<u8>,
+    pub(crate) framer_cap: usize,
+    pub(crate) max_open_files: usize,
+    /// Descriptors held now.
+    pub(crate) open: usize,
+    /// Files truncated lately, to recognise their copies.
+    pub(crate) donors: Vec<Donor>,
+    /// `run --once`: no rotation is expected, so files are not held as possible copies
+    /// of files still being read.
+    pub(crate) once: bool,
+}
+
+impl Loop<'_> {
+    pub(crate) fn wake(&mut self, w: Wake, rescan: &mut bool) {
+        match w {
+            Wake::Modified(p) => match self.by_path.get(&p).and_then(|i| self.readers.get_mut(i)) {
+                Some(r) => r.dirty = true,
+                None => *rescan = true,
+            },
+            Wake::Rescan => *rescan = true,
+        }
+    }
+
+    /// Makes room for one more descriptor: closes the least recently used reader that can
+    /// be reopened by path (an idle one first). Returns false when none can be closed.
+    pub(crate) fn make_room(&mut self, keep: Inode) -> bool {
+        if self.open < self.max_open_files {
+            return true;
+        }
+        let victim = self
+            .readers
+            .iter()
+            .filter(|(k, r)| **k != keep && r.file.is_some() && r.gone.is_none())
+            .min_by_key(|(_, r)| (!r.at_eof || r.dirty, r.last_used))
+            .map(|(k, _)| *k);
+        match victim.and_then(|k| self.readers.get_mut(&k)) {
+            Some(r) => {
+                r.file = None;
+                self.open -= 1;
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub(crate) fn remove_reader(&mut self, ino: &Inode) -> Option<Reader> {
+        let r = self.readers.remove(ino)?;
+        if r.file.is_some() {
+            self.open -= 1;
+        }
+        if let Phase::Reading { key, .. } = &r.phase {
+            // Its entry now expires after checkpointTimeToLiveDays.
+            self.checkpoints.close(key);
+        }
+        Some(r)
+    }
+
+    pub(crate) fn rescan(&mut self, initial_at_end: bool) {
+        let found = discovery::scan(&self.pattern, &mut self.reported);
+        let mut present: std::collections::HashSet<Inode> = std::collections::HashSet::new();
+        self.by_path.clear();
+        for c in found {
+            let ino = (c.dev, c.ino);
+            present.insert(ino);
+            self.by_path.insert(c.path.clone(), ino);
+            if let Some(r) = self.readers.get_mut(&ino) {
+                if r.path != c.path {
+                    tracing::debug!("{} was renamed to {}", r.path.display(), c.path.display());
+                    r.path = c.path.clone();
+                    r.renamed = true;
+                    if let Phase::Reading { key, .. } = &r.phase {
+                        self.checkpoints.renamed(*key, &c.path);
+                    }
+                }
+                r.gone = None;
+                // Grown, or shrunk (truncated): read it. A file closed for the descriptor
+                // cap stays closed while it does not change.
+                if c.size != r.offset && !(r.at_eof && c.size == r.size && r.file.is_some()) {
+                    r.dirty = true;
+                }
+                r.size = c.size;
+                continue;
+            }
+            // Opened lazily by the round that reads it, within the descriptor cap.
+            let start = if initial_at_end {
+                Start::End(c.size)
+            } else {
+                Start::Checkpoint
+            };
+            let now = Instant::now();
+            self.readers.insert(
+                ino,
+                Reader {
+                    path: c.path,
+                    dev: c.dev,
+                    ino: c.ino,
+                    file: None,
+                    phase: Phase::Unidentified(start),
+                    offset: 0,
+                    size: c.size,
+                    dirty: true,
+                    at_eof: false,
+                    gone: None,
+                    renamed: false,
+                    last_growth: now,
+                    last_used: now,
+                    held: None,
+                },
+            );
+        }
+        let now = Instant::now();
+        let mut forget = Vec::new();
+        for (ino, r) in self.readers.iter_mut() {
+            if present.contains(ino) || r.gone.is_some() {
+                continue;
+            }
+            match &r.file {
+                Some(f) => {
+                    let deleted = tfile::stat(f).map(|s| s.nlink == 0).unwrap_or(true);
+                    tracing::debug!(
+                        "{} left the pattern ({}); reading it to its end",
+                        r.path.display(),
+                        if deleted { "deleted" } else { "moved" }
+                    );
+                    r.gone = Some((now, deleted));
+                    r.dirty = true;
+                }
+                None => forget.push(*ino),
+            }
+        }
+        for ino in forget {
+            if let Some(r) = self.remove_reader(&ino) {
+                tracing::warn!(
+                    "{} left the pattern while closed for the descriptor cap; bytes appended after offset {} are not read",
+                    r.path.display(),
+                    r.offset
+                );
+            }
+        }
+    }
+
+    /// One fair round over the files with new data. Returns the bytes read.
+    pub(crate) fn round(&mut self, emitter: &mut Emitter, stop: &CancellationToken) -> usize {
+        let dirty: Vec<Inode> = self
+            .readers
+            .iter()
+            .filter(|(_, r)| r.dirty)
+            .map(|(k, _)| *k)
+            .collect();
+        let mut total = 0;
+        for ino in dirty {
+            if stop.is_cancelled() || emitter.aborted {
+                break;
+            }
+            if self.readers.get(&ino).is_some_and(|r| r.file.is_none()) {
+                if !self.make_room(ino) {
+                    continue;
+                }
+                let Some(r) = self.readers.get_mut(&ino) else {
+                    continue;
+                };
+                match tfile::reopen(&r.path, r.dev, r.ino) {
+                    Ok(Some(f)) => {
+                        r.file = Some(f);
+                        self.open += 1;
+                    }
+                    Ok(None) => {
+                        // Another file is at that path now: the next rescan finds ours
+                        // by inode, or marks it gone.
+                        r.dirty = false;
+                        continue;
+                    }
+                    Err(e) => {
+                        r.dirty = false;
+                        self.reported.warn(&r.path, format!("cannot open: {e}"));
+                        continue;
+                    }
+                }
+            }
+            if !self.identify(ino) {
+                continue;
+            }
+            let Some(r) = self.readers.get_mut(&ino) else {
+                continue;
+            };
+            let (n, donor) = service(r, emitter, &mut self.buf);
+            total += n;
+            if let Some(mut d) = donor {
+                // The copy made by copytruncate holds what was written between our last
+                // read and the truncation.
+                d.dir = self
+                    .readers
+                    .get(&ino)
+                    .and_then(|r| r.path.parent())
+                    .map(Path::to_path_buf);
+                self.add_donor(d);
+            }
+        }
+        total
+    }
+
+    /// A file was seen truncated: files held as possible copies are looked at again, and
+    /// its copy is looked for outside the pattern.
+    pub(crate) fn add_donor(&mut self, d: Donor) {
+        for r in self.readers.values_mut() {
+            if r.held.is_some() {
+                r.dirty = true;
+            }
+        }
+        self.donors.push(d);
+        let i = self.donors.len() - 1;
+        self.look_for_copy(i);
+    }
+
+    /// Computes the anchors of the ranges of the batches sent since the last call, from
+    /// the files still open (a range whose file is gone keeps no anchor; resuming there
+    /// then rests on the head checksum).
+    pub(crate) fn fill_anchors(&mut self, emitter: &mut Emitter) {
+        for (key, to) in emitter.sent.drain(..) {
+            let Some(r) = self.readers.get(&(key.dev, key.ino)) else {
+                continue;
+            };
+            let (Some(file), Phase::Reading { key: k, .. }) = (r.file.as_ref(), &r.phase) else {
+                continue;
+            };
+            if *k != key || to > r.offset {
+                continue;
+            }
+            // A wrong anchor would refuse the right copy after a restart, a missing one
+            // only weakens the check: a file truncated meanwhile (a short read, a smaller
+            // size) leaves none.
+            let Ok(a) = identity::anchor(file, to) else {
+                continue;
+            };
+            let whole = a.len == identity::ANCHOR_BYTES.min(to);
+            if whole && tfile::stat(file).is_ok_and(|st| st.size >= to) {
+                self.checkpoints.set_anchor(&key, to, a);
+            }
+        }
+    }
+
+    /// At start: files with a checkpoint that left the pattern while the agent was stopped
+    /// (renamed by a rotation, or copied by copytruncate before the original was
+    /// truncated) still hold bytes never shipped. They are found next to where they were,
+    /// by inode or as the verified copy of a truncated file, and read to their end.
+    pub(crate) fn recover_after_restart(&mut self) {
+        let entries = self.checkpoints.entries();
+        // Bytes a copy's entry carries (it resumes behind its original's ranges).
+        let taken_over: std::collections::HashSet<u64> =
+            entries.iter().filter_map(|(k, _)| k.records_of).collect();
+        for (known, path) in &entries {
+            let key = known.key;
+            // Its unread bytes are the copy's to ship: no donor for it. What its inode
+            // holds since the truncation is still this entry's to find.
+            let taken = taken_over.contains(&key.digest());
+            let Some(dir) = path.parent().map(Path::to_path_buf) else {
+                continue;
+            };
+            let inode = (key.dev, key.ino);
+            let live_same = match self.readers.get(&inode) {
+                None => false,
+                Some(r) => match tfile::open_nonblocking(&r.path) {
+                    Ok(f) => {
+                        let size = tfile::stat(&f).map(|s| s.size).unwrap_or(0);
+                        matches!(tfile::fingerprint(&f), Ok(Some(fp)) if fp == key.fingerprint)
+                            && identity::same_file(&f, size, known)
+                    }
+                    Err(_) => true,
+                },
+            };
+            if live_same {
+                continue;
+            }
+            if !self.readers.contains_key(&inode) {
+                // Renamed out of the pattern?
+                if !self.recover_inode(&dir, known) {
+                    self.recover_truncated_then_renamed(&dir, known, &entries, taken);
+                }
+            } else if !taken {
+                // Truncated in place: the bytes after the checkpoint are in its copy (all
+                // of them when nothing was acknowledged yet).
+                self.donor_from_checkpoint(known, dir);
+            }
+        }
+    }
+
+    /// A checkpointed file found truncated at start is the original of its copy, if one
+    /// is found: verified with the entry's head and anchor (an entry without them, from
+    /// a version 1 file, with its fingerprint and size only).
+    pub(crate) fn donor_from_checkpoint(&mut self, known: &Known, dir: PathBuf) {
+        let now = Instant::now();
+        self.add_donor(Donor {
+            key: known.key,
+            id: known.id(),
+            original: Original {
+                fingerprint: known.key.fingerprint,
+                head: known.head.unwrap_or(Sum { len: 0, sum: 0 }),
+                end: known.offset,
+                anchor: known.anchor.unwrap_or(Sum {
+                    len: 0,
+                    sum: crate::event::fnv1a(&[]),
+                }),
+            },
+            resume: known.offset,
+            framer: None,
+            dir: Some(dir),
+            at: now,
+            last_look: None,
+        });
+    }
+
+    /// Two rotations while the agent was stopped: the checkpointed file was truncated in
+    /// place (copytruncate), written again, then renamed out of the pattern. Its inode is
+    /// found next to where it was, holding other content than the checkpoint's. The
+    /// checkpointed content's unread rest is in the copy; the file itself holds what was
+    /// written after the truncation, which no checkpoint knew of, so it is read from its
+    /// start (unless another entry of `entries` knows that content: its own recovery
+    /// reads it). `taken`: a copy's entry carries the checkpointed content's rest.
+    pub(crate) fn recover_truncated_then_renamed(
+        &mut self,
+        dir: &Path,
+        known: &Known,
+        entries: &[(Known, PathBuf)],
+        taken: bool,
+    ) {
+        use std::os::unix::fs::MetadataExt;
+        let key = known.key;
+        let Ok(listing) = std::fs::read_dir(dir) else {
+            return;
+        };
+        let found = listing.flatten().find_map(|e| {
+            let meta = e.metadata().ok()?;
+            (meta.is_file() && (meta.dev(), meta.ino()) == (key.dev, key.ino))
+                .then(|| (e.path(), meta.len()))
+        });
+        let Some((path, size)) = found else { return };
+        if !self.pattern_allows_name(&path) || self.readers.contains_key(&(key.dev, key.ino)) {
+            return;
+        }
+        let Ok(file) = tfile::open_nonblocking(&path) else {
+            return;
+        };
+        // `None`: no whole first line, nothing written after the truncation yet.
+        let Ok(fp) = tfile::fingerprint(&file) else {
+            return;
+        };
+        if fp == Some(key.fingerprint) && identity::same_file(&file, size, known) {
+            // Not truncated: fully shipped (recover_inode found nothing past the offset).
+            return;
+        }
+        if !taken {
+            self.donor_from_checkpoint(known, dir.to_path_buf());
+        }
+        let Some(fp) = fp else { return };
+        if self.readers.contains_key(&(key.dev, key.ino)) {
+            return;
+        }
+        let same_inode = entries
+            .iter()
+            .filter(|(k, _)| (k.key.dev, k.key.ino) == (key.dev, key.ino));
+        if same_inode
+            .clone()
+            .any(|(k, _)| k.key != key && k.key.fingerprint == fp)
+        {
+            return;
+        }
+        let generation = same_inode.map(|(k, _)| k.key.generation).max().unwrap_or(0) + 1;
+        let new = FileKey {
+            fingerprint: fp,
+            generation,
+            ..key
+        };
+        tracing::info!(
+            "{} was truncated and renamed since its checkpoint; reading what it holds now from its start",
+            path.display()
+        );
+        self.read_rotated(path, file, size, new, new.digest(), 0, None);
+    }
+
+    /// Looks in `dir` for the checkpointed file `known`, renamed out of the pattern, and
+    /// reads it from its checkpoint to its end (it is treated as gone). True when found.
+    pub(crate) fn recover_inode(&mut self, dir: &Path, known: &Known) -> bool {
+        let key = known.key;
+        for (path, inode, size) in self.unread_files(dir) {
+            if inode != (key.dev, key.ino) || size <= known.offset {
+                continue;
+            }
+            let Ok(f) = tfile::open_nonblocking(&path) else {
+                continue;
+            };
+            if !matches!(tfile::fingerprint(&f), Ok(Some(fp)) if fp == key.fingerprint)
+                || !identity::same_file(&f, size, known)
+            {
+                continue;
+            }
+            tracing::info!(
+                "{} holds {} bytes not shipped yet (a rotated file outside the pattern); reading it from offset {}",
+                path.display(),
+                size - known.offset,
+                known.offset
+            );
+            self.read_rotated(path, f, size, key, known.id(), known.offset, None);
+            return true;
+        }
+        false
+    }
+
+    /// Looks for the copy of donor `i` in its directory, among the files no reader has
+    /// (those in the pattern are judged when they are identified). When found, it is read
+    /// from where the original's reading stopped, and the donor is used up.
+    pub(crate) fn look_for_copy(&mut self, i: usize) {
+        let Some(dir) = self.donors[i].dir.clone() else {
+            return;
+        };
+        self.donors[i].last_look = Some(Instant::now());
+        for (path, inode, size) in self.unread_files(&dir) {
+            let Ok(f) = tfile::open_nonblocking(&path) else {
+                continue;
+            };
+            let Ok(Some(fp)) = tfile::fingerprint(&f) else {
+                continue;
+            };
+            if identity::copy_verdict(&f, size, fp, &self.donors[i].original) != Verdict::Copy {
+                continue;
+            }
+            let d = self.donors.swap_remove(i);
+            let own = match self.checkpoints.lookup(inode.0, inode.1) {
+                Some(k) if k.key.fingerprint == fp => k.key,
+                _ => FileKey {
+                    dev: inode.0,
+                    ino: inode.1,
+                    fingerprint: fp,
+                    generation: 0,
+                },
+            };
+            tracing::info!(
+                "{} is the copy of a truncated file (copytruncate) and holds {} bytes not shipped yet; reading it from offset {}",
+                path.display(),
+                size - d.resume,
+                d.resume
+            );
+            self.read_rotated(path, f, size, own, d.id, d.resume, Some(d.key));
+            self.checkpoints.close(&d.key);
+            return;
+        }
+    }
+
+    /// Reads `file` (`size` bytes, outside the pattern, so treated as gone) from `offset`
+    /// to its end as `key`, with record IDs of digest `id`; `copy_of`: the file it is the
+    /// copy of.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn read_rotated(
+        &mut self,
+        path: PathBuf,
+        file: File,
+        size: u64,
+        key: FileKey,
+        id: u64,
+        offset: u64,
+        copy_of: Option<FileKey>,
+    ) {
+        let head = identity::head(&file, size).unwrap_or(Sum { len: 0, sum: 0 });
+        match copy_of {
+            Some(original) => {
+                self.checkpoints
+                    .open_copy(key, &path, offset, original, id, Some(head))
+            }
+            None => self.checkpoints.open(key, &path, offset, Some(head)),
+        }
+        let tail = Tail::before(&file, offset);
+        let now = Instant::now();
+        self.open += 1;
+        self.readers.insert(
+            (key.dev, key.ino),
+            Reader {
+                path,
+                dev: key.dev,
+                ino: key.ino,
+                file: Some(file),
+                phase: Phase::Reading {
+                    key,
+                    id,
+                    framer: Framer::new(self.flow, offset, self.framer_cap),
+                    covered: offset,
+                    head,
+                    tail,
+                },
+                offset,
+                size,
+                dirty: true,
+                at_eof: false,
+                gone: Some((now, false)),
+                renamed: true,
+                last_growth: now,
+                last_used: now,
+                held: None,
+            },
+        );
+    }
+
+    /// The regular files of `dir` that no reader has and whose names may be read:
+    /// `(path, inode, size)`.
+    pub(crate) fn unread_files(&self, dir: &Path) -> Vec<(PathBuf, Inode, u64)> {
+        use std::os::unix::fs::MetadataExt;
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return Vec::new();
+        };
+        entries
+            .flatten()
+            .filter_map(|e| {
+                let path = e.path();
+                let meta = e.metadata().ok()?;
+                let inode = (meta.dev(), meta.ino());
+                (meta.is_file()
+                    && self.pattern_allows_name(&path)
+                    && !self.readers.contains_key(&inode))
+                .then_some((path, inode, meta.len()))
+            })
+            .collect()
+    }
+
+    /// Compressed files are never read, not even to recover a rotated file.
+    pub(crate) fn pattern_allows_name(&self, path: &Path) -> bool {
+        path.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+            !discovery::COMPRESSED_SUFFIXES
+                .iter()
+                .any(|s| n.ends_with(s))
+        })
+    }
+
+    /// Gives a reader its identity once its file has a first line, and decides where it
+    /// starts (see [`identity`] for the rules). Returns true when the reader can read.
+    pub(crate) fn identify(&mut self, ino: Inode) -> bool {
+        let Some(r) = self.readers.get(&ino) else {
+            return false;
+        };
+        let Phase::Unidentified(start) = r.phase else {
+            return true;
+        };
+        let Some(file) = r.file.as_ref() else {
+            return false;
+        };
+        let fp = match tfile::fingerprint(file) {
+            Ok(Some(fp)) => fp,
+            Ok(None) => {
+                // No first line yet: nothing can be sent; the next write wakes it.
+                let r = self.readers.get_mut(&ino).expect("present");
+                r.at_eof = true;
+                r.dirty = false;
+                return false;
+            }
+            Err(e) => {
+                let path = r.path.clone();
+                self.readers.get_mut(&ino).expect("present").dirty = false;
+                self.reported.warn(&path, format!("cannot read: {e}"));
+                return false;
+            }
+        };
+        let size = tfile::stat(file).map(|s| s.size).unwrap_or(0);
+        let (dev, ino_no, path) = (r.dev, r.ino, r.path.clone());
+        let fresh = |generation| FileKey {
+            dev,
+            ino: ino_no,
+            fingerprint: fp,
+            generation,
+        };
+        let mut copy_of = None;
+        let (key, id, offset) = match start {
+            Start::Fresh(g) => (fresh(g), fresh(g).digest(), 0),
+            Start::Checkpoint | Start::End(_) => match self.checkpoints.lookup(dev, ino_no) {
+                Some(k) if k.key.fingerprint == fp && identity::same_file(file, size, &k) => {
+                    (k.key, k.id(), k.offset)
+                }
+                Some(k) => {
+                    tracing::info!(
+                        "{}: content differs from its checkpoint (truncated or rewritten, or a new file on a reused inode); reading it from the start",
+                        path.display()
+                    );
+                    let key = fresh(k.key.generation + 1);
+                    (key, key.digest(), 0)
+                }
+                None => match self.copy_match(ino, fp, size) {
+                    CopyMatch::Copy(i) => {
+                        let d = self.donors.swap_remove(i);
+                        tracing::info!(
+                            "{} is a copy of a file seen truncated (copytruncate); reading it from offset {}",
+                            path.display(),
+                            d.resume
+                        );
+                        copy_of = Some(d.key);
+                        self.checkpoints.close(&d.key);
+                        (fresh(0), d.id, d.resume)
+                    }
+                    CopyMatch::Wait { copy_growing } => {
+                        let r = self.readers.get_mut(&ino).expect("present");
+                        let now = Instant::now();
+                        match r.held {
+                            // A copy being written is waited for while it grows; a file
+                            // that only begins like one being read, COPY_WAIT at most.
+                            Some((since, held_size)) if held_size == size || !copy_growing => {
+                                if since.elapsed() < COPY_WAIT {
+                                    r.at_eof = true;
+                                    r.dirty = false;
+                                    r.last_used = now;
+                                    return false;
+                                }
+                                tracing::info!(
+                                    "{} begins like another file but matched no truncated one within {COPY_WAIT:?}; reading it as a file of its own",
+                                    path.display()
+                                );
+                                self.start_offset(ino, start, fresh(0))
+                            }
+                            _ => {
+                                // Growing (a copy being written) or new: wait on.
+                                r.held = Some((now, size));
+                                r.at_eof = true;
+                                r.dirty = false;
+                                r.last_used = now;
+                                return false;
+                            }
+                        }
+                    }
+                    CopyMatch::None => self.start_offset(ino, start, fresh(0)),
+                },
+            },
+        };
+        let r = self.readers.get_mut(&ino).expect("present");
+        r.held = None;
+        let file = r.file.as_ref().expect("open");
+        let head = identity::head(file, size).unwrap_or(Sum { len: 0, sum: 0 });
+        let tail = Tail::before(file, offset);
+        match copy_of {
+            Some(original) => {
+                self.checkpoints
+                    .open_copy(key, &path, offset, original, id, Some(head))
+            }
+            None => self.checkpoints.open(key, &path, offset, Some(head)),
+        }
+        let framer = Framer::new(self.flow, offset, self.framer_cap);
+        r.offset = offset;
+        r.phase = Phase::Reading {
+            key,
+            id,
+            framer,
+            covered: offset,
+            head,
+            tail,
+        };
+        true
+    }
+
+    /// Where a file no checkpoint knows starts: its start, or its end (moved back to its
+    /// last whole line) under `initialPosition: END_OF_FILE` at a first start.
+    pub(crate) fn start_offset(
+        &self,
+        ino: Inode,
+        start: Start,
+        key: FileKey,
+    ) -> (FileKey, u64, u64) {
+        let offset = match start {
+            Start::End(at) if at > 0 => {
+                let file = self.readers[&ino].file.as_ref().expect("open");
+                tfile::last_line_end(file, at, END_SEARCH_WINDOW).unwrap_or(at)
+            }
+            _ => 0,
+        };
+        (key, key.digest(), offset)
+    }
+
+    /// Whether the new file `ino` is the copy of a file seen truncated, may still become
+    /// one (too short to tell, or beginning like a file being read that may be truncated
+    /// next), or is a file of its own.
+    pub(crate) fn copy_match(&mut self, ino: Inode, fp: u64, size: u64) -> CopyMatch {
+        let Some(file) = self.readers.get(&ino).and_then(|r| r.file.as_ref()) else {
+            return CopyMatch::None;
+        };
+        let mut wait = false;
+        for (i, d) in self.donors.iter().enumerate() {
+            match identity::copy_verdict(file, size, fp, &d.original) {
+                Verdict::Copy => return CopyMatch::Copy(i),
+                Verdict::Wait => wait = true,
+                Verdict::Different => {}
+            }
+        }
+        if wait {
+            return CopyMatch::Wait { copy_growing: true };
+        }
+        if !self.once {
+            // A copytruncate whose copy is in the pattern: the copy may be seen before
+            // the original's truncation.
+            wait = self.readers.iter().any(|(other, r)| match &r.phase {
+                Phase::Reading { key, head, .. }
+                    if *other != ino && r.gone.is_none() && key.fingerprint == fp =>
+                {
+                    head.len > 0
+                        && size >= head.len
+                        && matches!(identity::sum_at(file, 0, head.len), Ok(h) if h == *head)
+                }
+                _ => false,
+            });
+        }
+        if wait {
+            CopyMatch::Wait {
+                copy_growing: false,
+            }
+        } else {
+            CopyMatch::None
+        }
+    }
+
+    /// Multi-line silence, gone files' grace and `removeAfterShipped`.
+    pub(crate) fn timers(&mut self, emitter: &mut Emitter) {
+        let max_age = self.flow.max_buffer_age;
+        let mut close = Vec::new();
+        for (ino, r) in self.readers.iter_mut() {
+            let silent = matches!(&r.phase, Phase::Reading { framer, .. }
+                if framer.pending_since().is_some_and(|t| t.elapsed() >= max_age));
+            if silent {
+                flush_framer(&mut r.phase, emitter, false);
+            }
+            if let Some((since, deleted)) = r.gone {
+                // With removeAfterShipped, a rotated file is closed by its removal.
+                let removing = self.flow.remove_after_shipped && !deleted;
+                if r.at_eof
+                    && !r.dirty
+                    && !removing
+                    && since.elapsed() >= GONE_GRACE
+                    && r.last_growth.elapsed() >= GONE_GRACE
+                {
+                    close.push(*ino);
+                } else if r.last_used.elapsed() >= GONE_POLL {
+                    r.dirty = true;
+                }
+            }
+            if r.held.is_some() && r.last_used.elapsed() >= GONE_POLL {
+                // Judged again: grown, matched a donor, or waited long enough.
+                r.dirty = true;
+            }
+        }
+        self.donor_timers(emitter);
+        for ino in close {
+            if let Some(mut r) = self.remove_reader(&ino) {
+                finish_reader(&mut r, emitter);
+                tracing::debug!(
+                    "closed {} (left the pattern, read to its end)",
+                    r.path.display()
+                );
+            }
+        }
+        if self.flow.remove_after_shipped {
+            self.remove_shipped(emitter);
+        }
+    }
+
+    /// Donors whose copy is outside the pattern are looked for again; those no copy
+    /// matched within [`DONOR_TTL`] are given up: their unfinished record is sent as it
+    /// is (it will never be completed).
+    pub(crate) fn donor_timers(&mut self, emitter: &mut Emitter) {
+        let mut i = 0;
+        while i < self.donors.len() {
+            let d = &self.donors[i];
+            if d.at.elapsed() >= DONOR_TTL {
+                let d = self.donors.swap_remove(i);
+                tracing::debug!(
+                    "no copy found for a file truncated at offset {} (copytruncate) within {DONOR_TTL:?}",
+                    d.original.end
+                );
+                self.give_up_donor(d, emitter);
+                continue;
+            }
+            let due = d.last_look.is_none_or(|t| t.elapsed() >= DONOR_LOOK_EVERY);
+            if d.dir.is_some() && due {
+                let before = self.donors.len();
+                self.look_for_copy(i);
+                if self.donors.len() < before {
+                    continue;
+                }
+            }
+            i += 1;
+        }
+    }
+
+    /// Sends what the framer of a donor held (a partial line, a multi-line record), and
+    /// lets its entry expire.
+    pub(crate) fn give_up_donor(&mut self, d: Donor, emitter: &mut Emitter) {
+        if let Some(mut framer) = d.framer {
+            let mut covered = d.resume;
+            framer.flush(true, &mut |ev| emit(emitter, d.key, d.id, &mut covered, ev));
+            emitter.cover(d.key, covered, framer.committed());
+        }
+        self.checkpoints.close(&d.key);
+    }
+
+    /// Deletes rotated files that stopped growing once all of them is acknowledged and on
+    /// disk in the checkpoint file.
+    pub(crate) fn remove_shipped(&mut self, emitter: &mut Emitter) {
+        let mut done = Vec::new();
+        for (ino, r) in self.readers.iter_mut() {
+            let rotated = r.renamed || r.gone.is_some_and(|(_, deleted)| !deleted);
+            if !rotated || !r.at_eof || r.last_growth.elapsed() < GONE_GRACE {
+                continue;
+            }
+            let Phase::Reading { key, framer, .. } = &r.phase else {
+                continue;
+            };
+            let key = *key;
+            if framer.committed() < r.size {
+                // It no longer grows: its unfinished last line is all there will be.
+                flush_framer(&mut r.phase, emitter, true);
+                continue;
+            }
+            if !self.checkpoints.persisted_through(&key, r.size) {
+                continue;
+            }
+            // Delete by the path only while it still is this file.
+            let path = current_path(r).unwrap_or_else(|| r.path.clone());
+            match tfile::stat_path(&path) {
+                Ok(s) if (s.dev, s.ino) == (r.dev, r.ino) && s.size == r.size => {
+                    match std::fs::remove_file(&path) {
+                        Ok(()) => {
+                            tracing::info!(
+                                "removed {} ({} bytes, all acknowledged and checkpointed)",
+                                path.display(),
+                                r.size
+                            );
+                            done.push((*ino, key));
+                        }
+                        Err(e) => {
+                            tracing::warn!("cannot remove shipped file {}: {e}", path.display());
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        for (ino, key) in done {
+            self.remove_reader(&ino);
+            self.checkpoints.forget(&key);
+        }
+    }
+
+    pub(crate) fn next_deadline(&self, max_age: Duration) -> Option<Instant> {
+        let mut next: Option<Instant> = None;
+        let mut at = |t: Instant| next = Some(next.map_or(t, |n: Instant| n.min(t)));
+        for r in self.readers.values() {
+            if let Phase::Reading { framer, .. } = &r.phase {
+                if let Some(t) = framer.pending_since() {
+                    at(t + max_age);
+                }
+            }
+            if let Some((since, _)) = r.gone {
+                at((r.last_used + GONE_POLL).max(Instant::now()));
+                at(since + GONE_GRACE);
+            }
+            if self.flow.remove_after_shipped && r.renamed {
+                at(r.last_growth + GONE_GRACE);
+                at(Instant::now() + Duration::from_secs(1));
+            }
+            if r.held.is_some() {
+                at((r.last_used + GONE_POLL).max(Instant::now()));
+            }
+        }
+        for d in &self.donors {
+            at(d.at + DONOR_TTL);
+            if let (Some(_), Some(t)) = (&d.dir, d.last_look) {
+                at(t + DONOR_LOOK_EVERY);
+            }
+        }
+        next
+    }
+
+    pub(crate) fn any_dirty(&self) -> bool {
+        self.readers.values().any(|r| r.dirty)
+    }
+
+    pub(crate) fn all_read(&self) -> bool {
+        !self.any_dirty() && self.readers.values().all(|r| r.held.is_none())
+    }
+
+    /// `run --once`: everything read is flushed, partial last lines included.
+    pub(crate) fn finish(&mut self, emitter: &mut Emitter) {
+        for r in self.readers.values_mut() {
+            finish_reader(r, emitter);
+        }
+        for d in std::mem::take(&mut self.donors) {
+            self.give_up_donor(d, emitter);
+        }
+        emitter.send();
+    }
+
+    pub(crate) fn update_gauges(&self) {
+        let behind: u64 = self
+            .readers
+            .values()
+            .map(|r| r.size.saturating_sub(r.offset))
+            .sum();
+        self.stats
+            .bytes_behind
+            .store(behind, std::sync::atomic::Ordering::Relaxed);
+        self.stats.files_tailed.store(
+            self.readers.len() as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+    }
+}
+
+/// The path an open descriptor has now (it follows renames).
+fn current_path(r: &Reader) -> Option<PathBuf> {
+    use std::os::fd::AsRawFd;
+    let fd = r.file.as_ref()?.as_raw_fd();
+    std::fs::read_link(format!("/proc/self/fd/{fd}")).ok()
+}
+
+/// Ends a reader for good: its partial last line, if any, can never complete.
+fn finish_reader(r: &mut Reader, emitter: &mut Emitter) {
+    flush_framer(&mut r.phase, emitter, true);
+}
+
+/// Ends the record the framer holds (with `partial`, also an unfinished last line) and
+/// covers what the framer consumed.
+fn flush_framer(phase: &mut Phase, emitter: &mut Emitter, partial: bool) {
+    if let Phase::Reading {
+        key,
+        id,
+        framer,
+        covered,
+        ..
+    } = phase
+    {
+        let (key, id) = (*key, *id);
+        framer.flush(partial, &mut |ev| emit(emitter, key, id, covered, ev));
+        let c = framer.committed();
+        emitter.cover(key, *covered, c);
+        *covered = c;
+    }
+}
+
+fn emit(emitter: &mut Emitter, key: FileKey, id: u64, covered: &mut u64, ev: FrameEvent<'_>) {
+    match ev {
+        FrameEvent::Record(frame) => emitter.record(key, id, covered, frame),
+        FrameEvent::Skipped => FlowStats::add(&emitter.stats.records_dropped, 1),
+    }
+}
+
+/// Reads up to [`FILE_BUDGET`] bytes of an identified file. Returns the bytes read, and
+/// the donor left behind when the file turned out to be truncated.
+fn service(r: &mut Reader, emitter: &mut Emitter, buf: &mut [u8]) -> (usize, Option<Donor>) {
+    r.dirty = false;
+    r.last_used = Instant::now();
+    let Some(file) = r.file.as_ref() else {
+        return (0, None);
+    };
+    let Phase::Reading {
+        key,
+        id,
+        framer,
+        covered,
+        head,
+        tail,
+    } = &mut r.phase
+    else {
+        return (0, None);
+    };
+    let (key, id) = (*key, *id);
+    // Before reading on: a file truncated and rewritten past our offset must not be read
+    // from the middle of its new content.
+    // Rewritten with O_TRUNC behind the same first line and already as long: the bytes
+    // just before our offset are no longer the ones read there (`last`: the anchor of
+    // what was read last, in memory).
+    let truncated = |offset: u64, r_size: &mut u64, last: Sum| {
+        let st = tfile::stat(file).ok();
+        if let Some(st) = st {
+            *r_size = st.size;
+        }
+        st.is_some_and(|s| s.size < offset)
+            || (offset > 0
+                && matches!(tfile::fingerprint(file), Ok(Some(fp)) if fp != key.fingerprint))
+            || (last.len > 0
+                && offset >= last.len
+                && identity::sum_at(file, offset - last.len, last.len).is_ok_and(|a| a != last))
+    };
+    let mut total = 0;
+    let mut cut = r.offset > 0 && truncated(r.offset, &mut r.size, tail.anchor());
+    if !cut {
+        r.at_eof = false;
+        while total < FILE_BUDGET {
+            let n = match tfile::read_at(file, buf, r.offset) {
+                Ok(n) => n,
+                Err(e) => {
+                    tracing::warn!("cannot read {}: {e}", r.path.display());
+                    r.at_eof = true;
+                    break;
+                }
+            };
+            if n == 0 {
+                r.at_eof = true;
+                break;
+            }
+            framer.push(&buf[..n], &mut |ev| emit(emitter, key, id, covered, ev));
+            tail.push(&buf[..n]);
+            let c = framer.committed();
+            emitter.cover(key, *covered, c);
+            *covered = c;
+            r.offset += n as u64;
+            total += n;
+            r.last_growth = Instant::now();
+        }
+        if total >= FILE_BUDGET {
+            r.dirty = true;
+        }
+        if !r.at_eof {
+            r.size = r.size.max(r.offset);
+            return (total, None);
+        }
+        cut = truncated(r.offset, &mut r.size, tail.anchor());
+    }
+    if !cut {
+        if head.len < identity::HEAD_BYTES.min(r.offset) {
+            if let Ok(h) = identity::head(file, r.offset) {
+                *head = h;
+                emitter.checkpoints.set_head(&key, h);
+            }
+        }
+        return (total, None);
+    }
+    tracing::info!(
+        "{} was truncated at offset {} (copytruncate?); reading it from the start",
+        r.path.display(),
+        r.offset
+    );
+    // What the framer holds (a partial line, a multi-line record) stays unsent: its copy
+    // holds it whole and is read from where it starts. If no copy is found, the donor
+    // sends it as it is.
+    let resume = framer.committed();
+    let original = Original {
+        fingerprint: key.fingerprint,
+        head: *head,
+        end: r.offset,
+        anchor: tail.anchor(),
+    };
+    let holds_more = resume < r.offset;
+    let old = std::mem::replace(
+        &mut r.phase,
+        Phase::Unidentified(Start::Fresh(key.generation + 1)),
+    );
+    let framer = match old {
+        Phase::Reading { framer, .. } if holds_more => Some(framer),
+        _ => None,
+    };
+    let now = Instant::now();
+    let donor = Donor {
+        key,
+        id,
+        original,
+        resume,
+        framer,
+        dir: None,
+        at: now,
+        last_look: None,
+    };
+    r.offset = 0;
+    r.at_eof = false;
+    r.dirty = true;
+    (total, Some(donor))
+}

@@ -1,9 +1,9 @@
 //! Model-based test of the tailer, through the real binary: random sequences of write,
 //! rename-rotate, copytruncate (the copy written in chunks), `O_TRUNC` rewrite, delete,
 //! SIGKILL, clean restart and pause, against a model of what was written. Every file begins
-//! with the same header line (files that begin alike), and every delivery waits 50 to
-//! 600 ms before it is acknowledged (a debug-build hook), so batches are in flight at every
-//! kill and rotation.
+//! with the same header line (files that begin alike); every delivery waits 50 to 600 ms
+//! before it is acknowledged and a fifth of the writes fail and are retried (debug-build
+//! hooks), so batches are in flight at every kill and rotation.
 //!
 //! Properties: every line written is delivered at least once; the first deliveries of one
 //! file content's lines come in the order they were written; no two distinct lines carry
@@ -23,6 +23,8 @@ use proptest::prelude::*;
 const FILES: usize = 3;
 const HEADER: &str = "# header: time,level,message";
 const SLOW_DELIVERY: (&str, &str) = ("KINESIS_TAIL_TEST_SLOW_DELIVERY_MS", "50-600");
+/// A fifth of the batch writes fail and are retried.
+const FAILING_WRITES: (&str, &str) = ("KINESIS_TAIL_TEST_FAIL_WRITES", "0.2");
 
 #[derive(Debug, Clone)]
 enum Op {
@@ -133,7 +135,7 @@ impl Run {
         *n += 1;
         let log = dir.join(format!("agent-{n}.log"));
         Run {
-            agent: Agent(spawn_with_env(cfg, &log, &[SLOW_DELIVERY])),
+            agent: Agent(spawn_with_env(cfg, &log, &[SLOW_DELIVERY, FAILING_WRITES])),
             log,
         }
     }

@@ -11,6 +11,20 @@ use crate::config::OutputTarget;
 use crate::event::Batch;
 use crate::metrics::FlowStats;
 
+/// Test hook, in debug builds only: the share (0 to 1) of batch writes that fail, so that
+/// a model test sees batches retried while files rotate and the agent is killed.
+#[cfg(debug_assertions)]
+pub const TEST_FAIL_WRITES_ENV: &str = "KINESIS_TAIL_TEST_FAIL_WRITES";
+
+#[cfg(debug_assertions)]
+fn test_write_fails() -> bool {
+    use rand::Rng;
+    std::env::var(TEST_FAIL_WRITES_ENV)
+        .ok()
+        .and_then(|v| v.parse::<f64>().ok())
+        .is_some_and(|p| rand::thread_rng().gen_bool(p.clamp(0.0, 1.0)))
+}
+
 /// Writes records to a local file or stdout.
 #[derive(Debug)]
 pub struct FileSink {
@@ -88,6 +102,12 @@ impl FileSink {
     }
 
     fn write(&self, batch: &Batch) -> std::io::Result<u64> {
+        #[cfg(debug_assertions)]
+        if test_write_fails() {
+            return Err(std::io::Error::other(format!(
+                "failed by {TEST_FAIL_WRITES_ENV}"
+            )));
+        }
         let mut out = self.out.lock().unwrap_or_else(|p| p.into_inner());
         let Output { file, buf } = &mut *out;
         buf.clear();

@@ -306,8 +306,14 @@ async fn kpl_throttled_and_misplaced_in_one_response_loses_nothing() {
     let stats = stats();
     let sink = Sink::new(&cfg, &f, stats.clone()).await.unwrap();
     sink.preflight().await;
-    let recs = records(4000, "kplmix");
+    let mut recs = records(3000, "kplmix");
     deliver_all(&sink, &batches(&recs, 500)).await;
+    // Then every aggregate keeps landing in the wrong shard: the regroup budget is spent
+    // for sure, and the records go plain.
+    proxy.update(|f| f.misplace_share = 1.0);
+    let last = records(1000, "kplall");
+    deliver_all(&sink, &batches(&last, 500)).await;
+    recs.extend(last);
 
     let mut kept: Vec<Vec<u8>> = Vec::new();
     let (mut throttled, mut misplaced, mut plain) = (0, 0, 0);

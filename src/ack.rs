@@ -365,13 +365,6 @@ impl FlowCheckpoints {
         }
     }
 
-    /// Marks the live file `key` as seen now.
-    pub fn touch(&self, key: &FileKey) {
-        if let Some(f) = self.lock().files.get_mut(key) {
-            f.last_seen = crate::tail::checkpoint::unix_now();
-        }
-    }
-
     /// True when something changed since the last [`snapshot`](Self::snapshot).
     pub fn is_dirty(&self) -> bool {
         self.lock().dirty

@@ -107,6 +107,8 @@ fn processors(c: &mut Criterion) {
             format: LogFormat::CombinedApacheLog,
             match_pattern: None,
             custom_field_names: None,
+            lenient: false,
+            json_format: None,
         }],
         &combined,
     );
@@ -120,6 +122,8 @@ fn processors(c: &mut Criterion) {
             format: LogFormat::Syslog,
             match_pattern: None,
             custom_field_names: None,
+            lenient: false,
+            json_format: None,
         }],
         &syslog,
     );
@@ -142,7 +146,9 @@ fn processors(c: &mut Criterion) {
                 .iter()
                 .map(|s| s.to_string())
                 .collect(),
-            delimiter: b',',
+            delimiter: ",".into(),
+            quoted: false,
+            json_format: None,
         }],
         &csv,
     );
@@ -164,6 +170,8 @@ fn processors(c: &mut Criterion) {
         vec![ProcessorConfig::AddMetadata {
             metadata: serde_json::json!({"env": "prod", "app": "web"}),
             timestamp: true,
+            nest_objects: false,
+            json_format: None,
         }],
         &combined,
     );

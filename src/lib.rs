@@ -9,6 +9,7 @@
 //! - [`event`]: the types passed between stages (file identity, record IDs, batches).
 //! - [`tail`]: discovery, inotify events, file identity and its rules, checkpoints on disk.
 //! - [`framing`]: bytes → records (lines, multi-line, headers, footers, truncation).
+//! - `java`: Java regular expressions rewritten for the `regex` crate.
 //! - [`process`]: the processor chain (`dataProcessingOptions`).
 //! - [`ec2`]: EC2 instance metadata for `ADDEC2METADATA`, refreshed in the background.
 //! - [`partition`]: partition keys.
@@ -32,6 +33,7 @@ pub mod daemon;
 pub mod ec2;
 pub mod event;
 pub mod framing;
+pub mod java;
 pub mod md5many;
 pub mod metrics;
 pub mod notify;

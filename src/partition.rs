@@ -67,7 +67,7 @@ impl Keyer {
 
 /// Appends `key` made valid: invalid UTF-8 replaced, keys longer than the Kinesis limit
 /// replaced by the hex MD5 of their bytes (stable, so equal keys still land together).
-fn push_key(key: &[u8], out: &mut Vec<u8>) {
+pub(crate) fn push_key(key: &[u8], out: &mut Vec<u8>) {
     if key.is_empty() {
         return;
     }
@@ -78,6 +78,9 @@ fn push_key(key: &[u8], out: &mut Vec<u8>) {
         out.extend_from_slice(s.as_bytes());
     }
 }
+
+/// Length of the random key a Kinesis sink gives a record without one (16 hex digits).
+pub const RANDOM_KEY_LEN: usize = 16;
 
 /// Length of a DETERMINISTIC key: the hex MD5 of the record.
 pub const DIGEST_KEY_LEN: usize = 32;

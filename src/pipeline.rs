@@ -18,8 +18,8 @@ pub use crate::aggregate::batcher::{batch_kib, Queued, MAX_QUEUED_BYTES};
 use crate::config::{Aggregation, Destination, FlowConfig, InitialPosition};
 use crate::event::Batch;
 use crate::metrics::FlowStats;
-use crate::partition::Keyer;
 use crate::process::Chain;
+use crate::process::RecordMaker;
 use crate::tail::discovery::{Pattern, Reported};
 use crate::tail::reader::Loop;
 pub use crate::tail::reader::{FILE_BUDGET, GONE_GRACE, GONE_POLL, READ_CHUNK};
@@ -85,30 +85,18 @@ impl FlowReader {
             chain,
         } = self;
         let (max_records, max_bytes) = batch_limits(&flow);
-        let framer_cap = match flow.destination {
-            // Room for the partition key and the trailing newline.
-            Destination::KinesisStream(_) => {
-                max_record_bytes.saturating_sub(MAX_PARTITION_KEY_BYTES + 1)
-            }
-            // The sink appends a newline to each record.
-            Destination::DeliveryStream(_) => max_record_bytes.saturating_sub(1),
-            _ => max_record_bytes,
-        };
+        let maker = RecordMaker::new(&flow, chain, max_record_bytes);
+        let framer_cap = maker.framer_cap();
         let mut emitter = Emitter {
             flow_index: flow.index,
-            chain,
-            keyer: Keyer::new(flow.partition_key.clone()),
-            out: Vec::new(),
-            keybuf: Vec::new(),
+            maker,
             digest_keys: Vec::new(),
             batch: Batch::new(0),
             opened: None,
             batch_bytes: 0,
             max_records,
             max_bytes,
-            max_record_bytes: framer_cap,
-            terminator: flow.truncated_record_terminator.clone(),
-            newline: matches!(flow.destination, Destination::KinesisStream(_)),
+            max_record_bytes,
             checkpoints: Arc::clone(&checkpoints),
             stats: Arc::clone(&stats),
             tx,

@@ -65,7 +65,7 @@ async fn logtojson_kpl_through_faults_every_line_in_its_shard() {
         &s,
         &proxy.endpoint,
         "logs",
-        "aggregation: KPL\naggregatedRecordSizeBytes: 16384\npartitionKeyOption: DETERMINISTIC\ndataProcessingOptions:\n  - optionName: LOGTOJSON\n    logFormat: COMBINEDAPACHELOG\n",
+        "aggregation: KPL\naggregatedRecordSizeBytes: 16384\npartitionKeyOption: DETERMINISTIC\nrecordIdField: recordId\ndataProcessingOptions:\n  - optionName: LOGTOJSON\n    logFormat: COMBINEDAPACHELOG\n    lenient: true\n",
     );
     let out = tokio::task::spawn_blocking(move || common::run_once(&cfg))
         .await

@@ -105,7 +105,7 @@ fn process_applies_framing_and_processors_to_stdin() {
         .stdin
         .take()
         .unwrap()
-        .write_all(b"2001:db8::1 - - [27/Nov/2026:12:00:00 +0000] \"GET / HTTP/1.1\" 200 - \"-\" \"curl/8\"\nnot an access log line\n")
+        .write_all(b"192.0.2.1 - - [27/Nov/2026:12:00:00 +0000] \"GET / HTTP/1.1\" 200 - \"-\" \"curl/8\"\nnot an access log line\n")
         .unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success());
@@ -113,7 +113,7 @@ fn process_applies_framing_and_processors_to_stdin() {
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 1, "the unmatched line is dropped: {text}");
     let v: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
-    assert_eq!(v["host"], "2001:db8::1");
+    assert_eq!(v["host"], "192.0.2.1");
     assert_eq!(v["bytes"], serde_json::Value::Null);
     assert_eq!(v["agent"], "curl/8");
     // A flow index out of range is a configuration error.

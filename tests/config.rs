@@ -79,7 +79,9 @@ fn java_agent_json_loads_with_its_values_and_warnings() {
         [ProcessorConfig::LogToJson {
             format: LogFormat::CombinedApacheLog,
             match_pattern: None,
-            custom_field_names: None
+            custom_field_names: None,
+            lenient: false,
+            json_format: None,
         }]
     ));
 
@@ -99,6 +101,7 @@ fn java_agent_json_loads_with_its_values_and_warnings() {
             format: LogFormat::Syslog,
             match_pattern: Some(re),
             custom_field_names: Some(names),
+            ..
         }, ProcessorConfig::AddEc2Metadata { ttl }] => {
             // Java named groups `(?<name>...)` compile and match.
             let caps = re
@@ -126,17 +129,20 @@ fn java_agent_json_loads_with_its_values_and_warnings() {
         }, ProcessorConfig::AddMetadata {
             metadata,
             timestamp: true,
+            ..
         }] => assert_eq!(metadata, &serde_json::json!({"app": "billing", "tier": 2})),
         other => panic!("unexpected processors {other:?}"),
     }
 
     let tsv = &config.flows[3];
-    assert_eq!(tsv.json_format, JsonFormat::PrettyPrint);
+    // jsonFormat is the processor's own, as in the Java agent.
     match &tsv.processors[..] {
         [ProcessorConfig::CsvToJson {
             field_names,
-            delimiter: b'\t',
-        }] => assert_eq!(field_names, &["id", "name", "amount"]),
+            delimiter,
+            json_format: Some(JsonFormat::PrettyPrint),
+            ..
+        }] if delimiter == "\\t" => assert_eq!(field_names, &["id", "name", "amount"]),
         other => panic!("unexpected processors {other:?}"),
     }
 
@@ -145,7 +151,12 @@ fn java_agent_json_loads_with_its_values_and_warnings() {
         described.contains("flows[3]: /var/log/app/export.tsv"),
         "{described}"
     );
-    assert!(described.contains("CSVTOJSON customFieldNames=id,name,amount delimiter='\\t'"));
+    assert!(
+        described.contains(
+            r#"CSVTOJSON customFieldNames=id,name,amount delimiter="\\t" jsonFormat=PRETTYPRINT"#
+        ),
+        "{described}"
+    );
 }
 
 #[test]

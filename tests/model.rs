@@ -175,7 +175,7 @@ fn run_model(ops: Vec<Op>) -> Result<(), TestCaseError> {
     let extra = "rescanIntervalMillis: 500\n";
     let flow = format!(
         "outputFile: {}\ninitialPosition: START_OF_FILE\nmaxBufferAgeMillis: 1000\n\
-         dataProcessingOptions:\n  - optionName: CSVTOJSON\n    customFieldNames: [line]\n",
+         recordIdField: recordId\ndataProcessingOptions:\n  - optionName: CSVTOJSON\n    customFieldNames: [line]\n",
         s.out().display()
     );
     let pattern = format!("{}/*.log", s.logs().display());

@@ -31,11 +31,15 @@ fn flow(processors: Vec<ProcessorConfig>) -> FlowConfig {
     }
 }
 
+/// LOGTOJSON with this crate's patterns (`lenient`), which these tests cover; the Java
+/// agent's own patterns are covered by `tests/conformance.rs`.
 fn log(format: LogFormat) -> ProcessorConfig {
     ProcessorConfig::LogToJson {
         format,
         match_pattern: None,
         custom_field_names: None,
+        lenient: true,
+        json_format: None,
     }
 }
 
@@ -53,10 +57,15 @@ fn id() -> RecordId {
 }
 
 /// Runs `flow`'s chain over one record.
+/// Runs the chain over one line; the record sent ends with the line's newline (every
+/// chain here ends with a JSON or text processor, or none), which is checked and removed.
 fn one(flow: &FlowConfig, line: &[u8]) -> (Outcome, Vec<u8>) {
     let mut chain = Chain::with_ec2(flow, None);
     let mut out = Vec::new();
     let o = chain.process(line, id(), &mut out);
+    if o != Outcome::Dropped {
+        assert_eq!(out.pop(), Some(b'\n'), "the record ends with its newline");
+    }
     (o, out)
 }
 
@@ -221,6 +230,8 @@ fn match_pattern_and_custom_field_names() {
         format: LogFormat::CommonApacheLog,
         match_pattern: Some(regex::Regex::new(r"(\w+)=(\d+)(?: (\w+))?").unwrap()),
         custom_field_names: Some(vec!["k".into(), "v".into(), "opt".into(), "none".into()]),
+        lenient: false,
+        json_format: None,
     }]);
     assert_eq!(
         text(&f, "key=12"),
@@ -242,6 +253,8 @@ fn match_pattern_and_custom_field_names() {
                 .map(|s| s.to_string())
                 .collect(),
         ),
+        lenient: false,
+        json_format: None,
     }]);
     assert_eq!(
         text(&f, r#"1.2.3.4 - - [t] "GET /" 200 5"#),
@@ -256,6 +269,8 @@ fn keep_raw_on_parse_error() {
         ProcessorConfig::AddMetadata {
             metadata: json!("m"),
             timestamp: false,
+            nest_objects: true,
+            json_format: None,
         },
     ]);
     assert_eq!(one(&f, b"garbage").0, Outcome::Dropped);
@@ -273,7 +288,9 @@ fn csv_to_json() {
     let names = |n: &[&str]| n.iter().map(|s| s.to_string()).collect::<Vec<_>>();
     let f = flow(vec![ProcessorConfig::CsvToJson {
         field_names: names(&["a", "b", "c"]),
-        delimiter: b',',
+        delimiter: ",".into(),
+        quoted: true,
+        json_format: None,
     }]);
     assert_eq!(text(&f, "1,2,3"), r#"{"a":"1","b":"2","c":"3"}"#);
     assert_eq!(text(&f, "1"), r#"{"a":"1","b":null,"c":null}"#);
@@ -291,7 +308,9 @@ fn csv_to_json() {
 
     let f = flow(vec![ProcessorConfig::CsvToJson {
         field_names: names(&["when", "what"]),
-        delimiter: b'\t',
+        delimiter: "\\t".into(),
+        quoted: true,
+        json_format: None,
     }]);
     assert_eq!(
         text(&f, "2026-11-27\ta,b c"),
@@ -304,6 +323,8 @@ fn add_metadata() {
     let f = flow(vec![ProcessorConfig::AddMetadata {
         metadata: json!({"env": "prod", "n": 1}),
         timestamp: true,
+        nest_objects: true,
+        json_format: None,
     }]);
     let v = obj(&f, "hello \"world\"");
     let ts = v["ts"].as_str().unwrap();
@@ -325,6 +346,8 @@ fn add_metadata() {
         ProcessorConfig::AddMetadata {
             metadata: json!(null),
             timestamp: false,
+            nest_objects: true,
+            json_format: None,
         },
     ]);
     f.record_id_field = Some("recordId".into());
@@ -360,7 +383,9 @@ fn record_id_field() {
 fn pretty_print() {
     let mut f = flow(vec![ProcessorConfig::CsvToJson {
         field_names: vec!["a".into(), "b".into()],
-        delimiter: b',',
+        delimiter: ",".into(),
+        quoted: true,
+        json_format: None,
     }]);
     f.json_format = JsonFormat::PrettyPrint;
     assert_eq!(text(&f, "1"), "{\n  \"a\" : \"1\",\n  \"b\" : null\n}");
@@ -674,7 +699,7 @@ proptest! {
             }
         }
         // Through a JSON chain the ID lands in the record.
-        let mut f = flow(vec![ProcessorConfig::AddMetadata { metadata: json!(null), timestamp: false }]);
+        let mut f = flow(vec![ProcessorConfig::AddMetadata { metadata: json!(null), timestamp: false, nest_objects: true, json_format: None }]);
         f.record_id_field = Some("recordId".into());
         let mut chain = Chain::with_ec2(&f, None);
         let mut out = Vec::new();

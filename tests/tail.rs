@@ -793,7 +793,7 @@ fn logrotate_rotate_1() {
 fn files_that_begin_alike_are_different_files() {
     use std::collections::HashMap;
     let s = Scratch::new();
-    let extra = "dataProcessingOptions:\n  - optionName: CSVTOJSON\n    customFieldNames: [id, worker, value]\n";
+    let extra = "recordIdField: recordId\ndataProcessingOptions:\n  - optionName: CSVTOJSON\n    customFieldNames: [id, worker, value]\n";
     let cfg = s.simple_config("*.csv", extra);
     let header = "id,worker,value".to_string();
     let mut agent = Agent(spawn(&cfg, &s.path("agent.log")));

@@ -345,7 +345,7 @@ fn slow_throttling_destination_rotation_and_kills_lose_nothing() {
     let log = s.logs().join("app.log");
     let flow = "kinesisStream: torture\naggregation: KPL\ninitialPosition: START_OF_FILE\n\
                 maxBufferAgeMillis: 1000\nretryInitialBackoffMillis: 50\nretryMaxBackoffMillis: 500\n\
-                dataProcessingOptions:\n  - optionName: CSVTOJSON\n    customFieldNames: [seq, pad]\n";
+                recordIdField: recordId\ndataProcessingOptions:\n  - optionName: CSVTOJSON\n    customFieldNames: [seq, pad]\n";
     let top = format!(
         "kinesis.endpoint: {}\nkinesis.region: us-east-1\nshutdownTimeoutMillis: 3000\n",
         proxy.endpoint

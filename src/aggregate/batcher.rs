@@ -15,8 +15,8 @@ use tokio_util::sync::CancellationToken;
 use crate::ack::FlowCheckpoints;
 use crate::event::{Batch, FileKey, RecordId};
 use crate::metrics::FlowStats;
-use crate::partition::{self, Keyer};
-use crate::process::{Chain, Outcome};
+use crate::partition;
+use crate::process::{Made, RecordMaker};
 
 /// Truncated records are logged at most this often per flow.
 const TRUNCATION_LOG_EVERY: Duration = Duration::from_secs(60);
@@ -44,10 +44,8 @@ pub struct Queued {
 /// Builds batches from framed records.
 pub(crate) struct Emitter {
     pub(crate) flow_index: usize,
-    pub(crate) chain: Chain,
-    pub(crate) keyer: Keyer,
-    pub(crate) out: Vec<u8>,
-    pub(crate) keybuf: Vec<u8>,
+    /// The record as sent, with its key.
+    pub(crate) maker: RecordMaker,
     /// DETERMINISTIC keys: the records of the batch whose key is still to be written
     /// (index, and data without the newline), hashed together when the batch is sent.
     pub(crate) digest_keys: Vec<(usize, std::ops::Range<u32>)>,
@@ -56,10 +54,8 @@ pub(crate) struct Emitter {
     pub(crate) batch_bytes: usize,
     pub(crate) max_records: usize,
     pub(crate) max_bytes: usize,
+    /// The destination's record limit (for messages).
     pub(crate) max_record_bytes: usize,
-    pub(crate) terminator: Vec<u8>,
-    /// Records end with `\n`, as the Java agent sends them to Kinesis.
-    pub(crate) newline: bool,
     pub(crate) checkpoints: Arc<FlowCheckpoints>,
     pub(crate) stats: Arc<FlowStats>,
     pub(crate) tx: tokio::sync::mpsc::Sender<Queued>,
@@ -84,42 +80,23 @@ impl Emitter {
         FlowStats::add(&self.stats.records_parsed, 1);
         FlowStats::add(&self.stats.bytes_parsed, frame.bytes.len() as u64 + 1);
         let id = RecordId::from_digest(id, frame.offset);
-        let mut truncated = frame.truncated;
-        let processed = if self.chain.is_empty() {
-            false
-        } else {
-            match self.chain.process(frame.bytes, id, &mut self.out) {
-                Outcome::Emit => true,
-                Outcome::Dropped => {
-                    FlowStats::add(&self.stats.records_dropped, 1);
-                    return;
-                }
-                Outcome::Failed => {
+        let truncated = match self.maker.make(&frame, id) {
+            Made::Dropped => {
+                FlowStats::add(&self.stats.records_dropped, 1);
+                return;
+            }
+            Made::Record { truncated, failed } => {
+                if failed {
                     FlowStats::add(&self.stats.processing_errors, 1);
-                    true
                 }
+                truncated
             }
         };
-        if processed && self.out.len() > self.max_record_bytes {
-            let keep = self.max_record_bytes.saturating_sub(self.terminator.len());
-            self.out.truncate(keep);
-            self.out.extend_from_slice(&self.terminator);
-            truncated = true;
-        }
         if truncated {
             FlowStats::add(&self.stats.records_truncated, 1);
             self.log_truncation(id);
         }
-        let data: &[u8] = if processed { &self.out } else { frame.bytes };
-        self.keybuf.clear();
-        let digest_key = self.keyer.is_digest();
-        if digest_key {
-            // Room for it; `fill_digest_keys` writes it.
-            self.keybuf.resize(partition::DIGEST_KEY_LEN, b'0');
-        } else {
-            self.keyer.key_for(frame.bytes, data, &mut self.keybuf);
-        }
-        let size = data.len() + usize::from(self.newline) + self.keybuf.len();
+        let size = self.maker.out.len() + self.maker.keybuf.len();
         if !self.batch.is_empty()
             && (self.batch.len() >= self.max_records || self.batch_bytes + size > self.max_bytes)
         {
@@ -133,17 +110,16 @@ impl Emitter {
         if self.opened.is_none() {
             self.opened = Some(Instant::now());
         }
-        let data: &[u8] = if processed { &self.out } else { frame.bytes };
-        let key_bytes = (!self.keybuf.is_empty()).then_some(&self.keybuf[..]);
-        self.batch.push(data, key_bytes, id);
-        if digest_key {
+        let out = &self.maker.out;
+        let key_bytes = (!self.maker.keybuf.is_empty()).then_some(&self.maker.keybuf[..]);
+        self.batch.push(out, key_bytes, id);
+        if self.maker.digest_keys() {
             let i = self.batch.len() - 1;
-            let r = self.batch.records[i].data.clone();
+            let mut r = self.batch.records[i].data.clone();
+            if out.last() == Some(&b'\n') {
+                r.end -= 1;
+            }
             self.digest_keys.push((i, r));
-        }
-        // A truncated record ends with its terminator instead (the Java agent's rule).
-        if self.newline && !truncated {
-            self.batch.extend_last(b"\n");
         }
         self.batch_bytes += size;
     }

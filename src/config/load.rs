@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use super::expand::Env;
 use super::raw::{self, Doc};
 use super::validate::{self, Diag};
-use super::{Aggregation, Config, LogFormat, PartitionKeyOption, ProcessorConfig};
+use super::{Aggregation, Config, JsonFormat, LogFormat, PartitionKeyOption, ProcessorConfig};
 
 /// A loaded configuration and the warnings found on the way.
 #[derive(Debug)]
@@ -242,17 +242,26 @@ fn describe_processor(p: &ProcessorConfig) -> String {
         ProcessorConfig::CsvToJson {
             field_names,
             delimiter,
+            quoted,
+            json_format,
         } => format!(
-            "CSVTOJSON customFieldNames={} delimiter={:?}",
+            "CSVTOJSON customFieldNames={} delimiter={delimiter:?}{}{}",
             field_names.join(","),
-            char::from(*delimiter)
+            if *quoted { " quoted" } else { "" },
+            json_format_note(*json_format)
         ),
         ProcessorConfig::LogToJson {
             format,
             match_pattern,
             custom_field_names,
+            lenient,
+            json_format,
         } => {
             let mut s = format!("LOGTOJSON logFormat={}", log_format_name(*format));
+            if *lenient {
+                s.push_str(" lenient");
+            }
+            s.push_str(&json_format_note(*json_format));
             if let Some(re) = match_pattern {
                 let _ = write!(s, " matchPattern={:?}", re.as_str());
             }
@@ -264,10 +273,25 @@ fn describe_processor(p: &ProcessorConfig) -> String {
         ProcessorConfig::AddMetadata {
             metadata,
             timestamp,
-        } => format!("ADDMETADATA metadata={metadata} timestamp={timestamp}"),
+            nest_objects,
+            json_format,
+        } => format!(
+            "ADDMETADATA metadata={metadata} timestamp={timestamp}{}{}",
+            if *nest_objects { " nestObjects" } else { "" },
+            json_format_note(*json_format)
+        ),
+        ProcessorConfig::AddBrackets => "ADDBRACKETS".to_string(),
         ProcessorConfig::AddEc2Metadata { ttl } => {
             format!("ADDEC2METADATA metadataTTL={}s", ttl.as_secs())
         }
+    }
+}
+
+fn json_format_note(f: Option<JsonFormat>) -> String {
+    match f {
+        Some(JsonFormat::PrettyPrint) => " jsonFormat=PRETTYPRINT".to_string(),
+        Some(JsonFormat::Compact) => " jsonFormat=COMPACT".to_string(),
+        None => String::new(),
     }
 }
 
@@ -526,7 +550,7 @@ mod tests {
         assert_eq!(f.retry_max_backoff, Duration::from_millis(10_000));
         assert_eq!(f.publish_queue_capacity, 100);
         assert_eq!(f.min_time_between_file_polls, Duration::from_millis(100));
-        assert_eq!(f.record_id_field.as_deref(), Some("recordId"));
+        assert_eq!(f.record_id_field, None);
         assert!(!f.remove_after_shipped);
         assert_eq!(f.max_in_flight, 4);
         assert!(f.processors.is_empty());
@@ -704,21 +728,19 @@ flows:
             }
         ));
         assert!(
-            matches!(&p[2], ProcessorConfig::CsvToJson { field_names, delimiter: b'\t' } if field_names == &["a", "b"])
+            matches!(&p[2], ProcessorConfig::CsvToJson { field_names, delimiter, .. } if field_names == &["a", "b"] && crate::java::compile(delimiter).unwrap().is_match("\t"))
         );
         assert!(matches!(
             &p[3],
-            ProcessorConfig::CsvToJson {
-                delimiter: b'|',
-                ..
-            }
+            ProcessorConfig::CsvToJson { delimiter, .. } if delimiter == "\\|"
         ));
         assert!(matches!(
             &p[4],
             ProcessorConfig::LogToJson {
                 format: LogFormat::CommonApacheLog,
                 match_pattern: None,
-                custom_field_names: None
+                custom_field_names: None,
+                ..
             }
         ));
         match &p[5] {
@@ -726,6 +748,7 @@ flows:
                 format: LogFormat::Syslog,
                 match_pattern: Some(re),
                 custom_field_names: Some(names),
+                ..
             } => {
                 let caps = re.captures("2024-01-01 hello world").unwrap();
                 assert_eq!(&caps["msg"], "hello world");
@@ -737,6 +760,7 @@ flows:
             ProcessorConfig::AddMetadata {
                 metadata,
                 timestamp,
+                ..
             } => {
                 assert!(*timestamp);
                 assert_eq!(metadata, &serde_json::json!({"env": "from-env", "n": 1}));
@@ -759,32 +783,36 @@ flows:
     kinesisStream: s
     dataProcessingOptions:
       - {optionName: GZIP}
-      - {optionName: CSVTOJSON, delimiter: "\\s"}
+      - {optionName: CSVTOJSON, delimiter: "("}
       - {optionName: LOGTOJSON}
       - {optionName: LOGTOJSON, logFormat: SYSLOG, matchPattern: '^(\w+)$', customFieldNames: [a, b]}
       - {optionName: SINGLELINE, parseOptions: [TRIM]}
       - {foo: 1}
+      - {optionName: LOGTOJSON, logFormat: SYSLOG, customFieldNames: [a, b]}
 "#,
         );
         let text = ConfigErrors(e.clone()).to_string();
-        assert_eq!(e.len(), 7, "{text}");
-        assert!(text.contains("dataProcessingOptions[0].optionName: invalid value \"GZIP\": expected one of SINGLELINE, CSVTOJSON, LOGTOJSON, ADDMETADATA, ADDEC2METADATA"), "{text}");
+        assert_eq!(e.len(), 6, "{text}");
+        assert!(text.contains("dataProcessingOptions[0].optionName: invalid value \"GZIP\": expected one of SINGLELINE, CSVTOJSON, LOGTOJSON, ADDMETADATA, ADDBRACKETS, ADDEC2METADATA"), "{text}");
         assert!(
             text.contains("dataProcessingOptions[1].customFieldNames"),
             "{text}"
         );
         assert!(
-            text.contains("the delimiter must be one character"),
+            text.contains("the delimiter is a Java regular expression"),
             "{text}"
         );
         assert!(
             text.contains("dataProcessingOptions[2].logFormat: logFormat is required"),
             "{text}"
         );
-        assert!(text.contains("only 1 capture groups"), "{text}");
-        assert!(text.contains("unknown parse option \"TRIM\""), "{text}");
         assert!(
             text.contains("dataProcessingOptions[5].optionName: optionName is required"),
+            "{text}"
+        );
+        // As the Java agent: the default format's fields, renamed, must all be named.
+        assert!(
+            text.contains("dataProcessingOptions[6].customFieldNames: SYSLOG has 5 fields"),
             "{text}"
         );
         assert!(e.iter().all(|e| e.flow == Some(0)));

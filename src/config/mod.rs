@@ -18,6 +18,7 @@ mod raw;
 mod validate;
 
 pub use load::{load, load_str, ConfigError, ConfigErrors, Loaded, Warning};
+pub(crate) use validate::parse_delimiter;
 
 /// Default path of the configuration file (SPEC §2).
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/kinesis-tail/config.yaml";
@@ -189,7 +190,8 @@ pub struct FlowConfig {
     pub publish_queue_capacity: usize,
     /// `minTimeBetweenFilePollsMillis` (default 100): lower bound between reads of one file.
     pub min_time_between_file_polls: Duration,
-    /// `recordIdField` (default `recordId`; `None` when set to an empty string).
+    /// `recordIdField` (extension; off by default, as the Java agent sends no ID; `None`
+    /// when absent or set to an empty string).
     pub record_id_field: Option<String>,
     /// `removeAfterShipped` (extension, default false).
     pub remove_after_shipped: bool,
@@ -239,7 +241,7 @@ impl FlowConfig {
             retry_max_backoff: Duration::from_secs(10),
             publish_queue_capacity: 100,
             min_time_between_file_polls: Duration::from_millis(100),
-            record_id_field: Some("recordId".to_string()),
+            record_id_field: None,
             remove_after_shipped: false,
             max_in_flight,
         }
@@ -370,17 +372,29 @@ pub enum ProcessorConfig {
     CsvToJson {
         /// `customFieldNames` (required).
         field_names: Vec<String>,
-        /// `delimiter` (default `,`; Java regex strings like `"\\t"` mean the character).
-        delimiter: u8,
+        /// `delimiter` (default `,`): a Java regular expression, as the Java agent splits
+        /// with `String.split`.
+        delimiter: String,
+        /// `quoted` (extension, default false): RFC 4180 quoting (`"a,b"` is one field);
+        /// the delimiter is then one character.
+        quoted: bool,
+        /// `jsonFormat` of this processor (else the flow's).
+        json_format: Option<JsonFormat>,
     },
     /// `LOGTOJSON`.
     LogToJson {
         /// `logFormat` (required).
         format: LogFormat,
-        /// `matchPattern`: replaces the format's own pattern.
+        /// `matchPattern`: replaces the format's own pattern (a Java regex, rewritten by
+        /// `java`).
         match_pattern: Option<regex::Regex>,
         /// `customFieldNames`: replaces the format's field names.
         custom_field_names: Option<Vec<String>>,
+        /// `lenient` (extension, default false): this crate's patterns for the Java formats
+        /// instead of the Java agent's.
+        lenient: bool,
+        /// `jsonFormat` of this processor (else the flow's).
+        json_format: Option<JsonFormat>,
     },
     /// `ADDMETADATA`.
     AddMetadata {
@@ -388,7 +402,14 @@ pub enum ProcessorConfig {
         metadata: serde_json::Value,
         /// `timestamp`: add `ts`.
         timestamp: bool,
+        /// `nestObjects` (extension, default false): a record that a processor before made
+        /// a JSON object becomes `data` as an object, not as a string holding its JSON.
+        nest_objects: bool,
+        /// `jsonFormat` of this processor (else the flow's).
+        json_format: Option<JsonFormat>,
     },
+    /// `ADDBRACKETS`: the record between `{` and `}`.
+    AddBrackets,
     /// `ADDEC2METADATA`.
     AddEc2Metadata {
         /// `metadataTTL` seconds (default 3600).

@@ -348,7 +348,7 @@ impl Checker<'_> {
     }
 
     fn bool(&mut self, key: &str, v: &Value) -> Option<bool> {
-        const ALLOWED: &str = "expected true/false/yes/no/1/0";
+        const ALLOWED: &str = "expected true/false/yes/no/t/f/y/n/1/0";
         match untag(v) {
             Value::Bool(b) => Some(*b),
             Value::Number(n) if n.as_u64() == Some(1) => Some(true),
@@ -356,8 +356,9 @@ impl Checker<'_> {
             Value::String(s) => {
                 let s = self.expand(key, v, s)?;
                 match s.trim().to_ascii_lowercase().as_str() {
-                    "true" | "yes" | "1" => Some(true),
-                    "false" | "no" | "0" => Some(false),
+                    // The Java agent's BooleanConverter.
+                    "true" | "yes" | "t" | "y" | "1" => Some(true),
+                    "false" | "no" | "f" | "n" | "0" => Some(false),
                     _ => {
                         self.error(key, Some(v), format!("{ALLOWED}, not {s:?}"));
                         None
@@ -894,6 +895,7 @@ enum ProcessorKind {
     CsvToJson,
     LogToJson,
     AddMetadata,
+    AddBrackets,
     AddEc2Metadata,
 }
 
@@ -902,6 +904,7 @@ const PROCESSOR_KINDS: &[(&str, ProcessorKind)] = &[
     ("CSVTOJSON", ProcessorKind::CsvToJson),
     ("LOGTOJSON", ProcessorKind::LogToJson),
     ("ADDMETADATA", ProcessorKind::AddMetadata),
+    ("ADDBRACKETS", ProcessorKind::AddBrackets),
     ("ADDEC2METADATA", ProcessorKind::AddEc2Metadata),
 ];
 
@@ -1098,16 +1101,17 @@ fn flow(c: &mut Checker, index: usize, v: &Value) -> Option<FlowConfig> {
         .get("fileFooterPattern")
         .and_then(|v| c.bytes_regex("fileFooterPattern", v));
 
-    let mut json_formats: Vec<JsonFormat> = Vec::new();
-    if let Some(v) = f.get("jsonFormat") {
-        json_formats.extend(c.choice("jsonFormat", v, JSON_FORMATS));
-    }
+    // The flow's jsonFormat (extension) is the default of processors that set none.
+    let json_format = f
+        .get("jsonFormat")
+        .and_then(|v| c.choice("jsonFormat", v, JSON_FORMATS))
+        .unwrap_or_default();
     let mut processors = Vec::new();
     match f.get("dataProcessingOptions").map(untag) {
         None => {}
         Some(Value::Sequence(items)) => {
             for (i, item) in items.iter().enumerate() {
-                processors.extend(processor(c, i, item, &mut json_formats));
+                processors.extend(processor(c, i, item));
             }
         }
         Some(other) => c.error(
@@ -1119,15 +1123,6 @@ fn flow(c: &mut Checker, index: usize, v: &Value) -> Option<FlowConfig> {
             ),
         ),
     }
-    json_formats.dedup();
-    if json_formats.len() > 1 {
-        c.error(
-            "jsonFormat",
-            None,
-            "conflicting jsonFormat values in the flow and its dataProcessingOptions",
-        );
-    }
-    let json_format = json_formats.first().copied().unwrap_or_default();
     let on_parse_error = f
         .get("onParseError")
         .and_then(|v| c.choice("onParseError", v, ON_PARSE_ERRORS))
@@ -1170,8 +1165,9 @@ fn flow(c: &mut Checker, index: usize, v: &Value) -> Option<FlowConfig> {
         MAX_MILLIS,
         DEFAULT_MIN_TIME_BETWEEN_FILE_POLLS_MILLIS,
     ));
+    // Off unless configured: the Java agent sends no ID, and its consumers get its bytes.
     let record_id_field = match f.get("recordIdField") {
-        None => Some("recordId".to_string()),
+        None => None,
         Some(v) => c
             .string("recordIdField", v)
             .map(|s| s.trim().to_string())
@@ -1312,7 +1308,7 @@ fn partition_key(c: &mut Checker, v: &Value, is_kinesis: bool) -> Option<Partiti
 
 /// The CSV delimiter: one ASCII character, written plainly (`"|"`, a tab) or as a Java
 /// regex escape of one character (`"\\t"`, `"\\|"`).
-fn parse_delimiter(s: &str) -> Option<u8> {
+pub(crate) fn parse_delimiter(s: &str) -> Option<u8> {
     let chars: Vec<char> = s.chars().collect();
     let c = match chars.as_slice() {
         [c] => *c,
@@ -1323,12 +1319,7 @@ fn parse_delimiter(s: &str) -> Option<u8> {
     (c.is_ascii() && !matches!(c, '\n' | '\r' | '"')).then_some(c as u8)
 }
 
-fn processor(
-    c: &mut Checker,
-    i: usize,
-    v: &Value,
-    json_formats: &mut Vec<JsonFormat>,
-) -> Option<ProcessorConfig> {
+fn processor(c: &mut Checker, i: usize, v: &Value) -> Option<ProcessorConfig> {
     let at = format!("dataProcessingOptions[{i}]");
     let key = |k: &str| format!("{at}.{k}");
     let mut f = c.mapping(&at, v, "a dataProcessingOptions entry")?;
@@ -1344,9 +1335,17 @@ fn processor(
         }
         Some(n) => c.choice(&key("optionName"), n, PROCESSOR_KINDS),
     };
-    if let Some(jf) = f.get("jsonFormat") {
-        json_formats.extend(c.choice(&key("jsonFormat"), jf, JSON_FORMATS));
-    }
+    let json_format = f
+        .get("jsonFormat")
+        .and_then(|jf| c.choice(&key("jsonFormat"), jf, JSON_FORMATS));
+    let mut flag = |c: &mut Checker, name: &'static str| {
+        f.get(name)
+            .and_then(|v| c.bool(&key(name), v))
+            .unwrap_or(false)
+    };
+    let quoted = flag(c, "quoted");
+    let lenient = flag(c, "lenient");
+    let nest_objects = flag(c, "nestObjects");
     let out = match kind? {
         ProcessorKind::SingleLine => {
             let (mut no_trim, mut escape_new_line) = (false, false);
@@ -1368,13 +1367,10 @@ fn processor(
                     match o.trim().to_ascii_uppercase().as_str() {
                         "NO_TRIM" => no_trim = true,
                         "ESCAPE_NEW_LINE" => escape_new_line = true,
-                        _ => c.error(
-                            &k,
-                            Some(v),
-                            format!(
-                                "unknown parse option {o:?}: expected NO_TRIM, ESCAPE_NEW_LINE"
-                            ),
-                        ),
+                        // The Java agent ignores other options.
+                        _ => c.warn(format!(
+                            "{k}: unknown parse option {o:?} is ignored (known: NO_TRIM, ESCAPE_NEW_LINE)"
+                        )),
                     }
                 }
             }
@@ -1393,34 +1389,37 @@ fn processor(
                     );
                     None
                 }
-                Some(v) => c
-                    .string_list(&key("customFieldNames"), v)
-                    .and_then(|names| {
-                        if names.is_empty() {
-                            c.error(&key("customFieldNames"), None, "must not be empty");
-                            None
-                        } else {
-                            Some(names)
-                        }
-                    }),
+                Some(v) => c.string_list(&key("customFieldNames"), v),
             };
             let delimiter = match f.get("delimiter") {
-                None => Some(b','),
+                None => Some(",".to_string()),
                 Some(v) => c.string(&key("delimiter"), v).and_then(|s| {
-                    let d = parse_delimiter(&s);
-                    if d.is_none() {
+                    if quoted && parse_delimiter(&s).is_none() {
                         c.error(
                             &key("delimiter"),
                             Some(v),
-                            format!("the delimiter must be one character (such as \",\", \"|\", \"\\\\t\"); got {s:?}"),
+                            format!("with quoted: true the delimiter must be one character (such as \",\", \"|\", \"\\\\t\"); got {s:?}"),
                         );
+                        return None;
                     }
-                    d
+                    match crate::java::compile(&s) {
+                        Ok(_) => Some(s),
+                        Err(e) => {
+                            c.error(
+                                &key("delimiter"),
+                                Some(v),
+                                format!("the delimiter is a Java regular expression and {s:?} is not one: {e}"),
+                            );
+                            None
+                        }
+                    }
                 }),
             };
             Some(ProcessorConfig::CsvToJson {
                 field_names: field_names?,
                 delimiter: delimiter?,
+                quoted,
+                json_format,
             })
         }
         ProcessorKind::LogToJson => {
@@ -1441,7 +1440,7 @@ fn processor(
             };
             let match_pattern = f.get("matchPattern").and_then(|v| {
                 let s = c.string(&key("matchPattern"), v)?;
-                match regex::Regex::new(&s) {
+                match crate::java::compile(&s) {
                     Ok(r) => Some(r),
                     Err(e) => {
                         c.error(
@@ -1458,12 +1457,33 @@ fn processor(
                 .and_then(|v| c.string_list(&key("customFieldNames"), v));
             if let (Some(re), Some(names)) = (&match_pattern, &custom_field_names) {
                 let groups = re.captures_len() - 1;
-                if names.len() > groups {
+                if names.len() != groups {
+                    // The Java agent loads this and then drops every line.
+                    c.warn(format!(
+                        "{}: {} field names but matchPattern has {groups} capture groups: \
+                         name i takes group i, missing groups are null (the Java agent \
+                         drops every line of such a flow)",
+                        key("customFieldNames"),
+                        names.len()
+                    ));
+                }
+            }
+            // As the Java agent: without matchPattern, names replace a Java format's
+            // fields one for one.
+            if let (None, Some(names), Some(f)) = (&match_pattern, &custom_field_names, format) {
+                let n = crate::process::default_fields(f).len();
+                let java_format = !matches!(f, LogFormat::Rfc5424Syslog | LogFormat::Json);
+                if java_format && names.len() != n {
                     c.error(
                         &key("customFieldNames"),
                         None,
                         format!(
-                            "{} field names but matchPattern has only {groups} capture groups",
+                            "{} has {n} fields, so customFieldNames must name {n} (got {}); \
+                             give a matchPattern to parse other fields",
+                            LOG_FORMATS
+                                .iter()
+                                .find(|(_, x)| *x == f)
+                                .map_or("", |(n, _)| n),
                             names.len()
                         ),
                     );
@@ -1473,6 +1493,8 @@ fn processor(
                 format: format?,
                 match_pattern,
                 custom_field_names,
+                lenient,
+                json_format,
             })
         }
         ProcessorKind::AddMetadata => {
@@ -1480,12 +1502,34 @@ fn processor(
                 None => serde_json::Value::Null,
                 Some(v) => to_json(c, &key("metadata"), v)?,
             };
-            let timestamp = c.opt_bool(&mut f, "timestamp", false);
+            let timestamp = match f.get("timestamp") {
+                None => false,
+                // The Java agent takes only a string, true when it is "true" in any case;
+                // a JSON boolean made it fail to start.
+                Some(v) => match untag(v) {
+                    Value::Bool(b) => *b,
+                    Value::String(_) => {
+                        let s = c.string(&key("timestamp"), v).unwrap_or_default();
+                        let on = s.eq_ignore_ascii_case("true");
+                        if !on && !s.eq_ignore_ascii_case("false") {
+                            c.warn(format!(
+                                "{}: {s:?} is not \"true\", so no timestamp is added (as the Java agent)",
+                                key("timestamp")
+                            ));
+                        }
+                        on
+                    }
+                    _ => c.bool(&key("timestamp"), v).unwrap_or(false),
+                },
+            };
             Some(ProcessorConfig::AddMetadata {
                 metadata,
                 timestamp,
+                nest_objects,
+                json_format,
             })
         }
+        ProcessorKind::AddBrackets => Some(ProcessorConfig::AddBrackets),
         ProcessorKind::AddEc2Metadata => {
             let ttl = c.ranged(&mut f, "metadataTTL", 1, 31_536_000, 3600);
             if f.get("logFormat").is_some() {

@@ -1,9 +1,9 @@
 //! `kinesis-tail process`: standard input → the flow's framing and processors → standard
-//! output, one record per line.
+//! output, each record exactly as `run` would send it.
 
 use std::io::{self, BufWriter, Read, Write};
 
-use super::{Chain, Outcome};
+use super::{Chain, Made, RecordMaker};
 use crate::config::FlowConfig;
 use crate::event::{FileKey, RecordId};
 use crate::framing::{FrameEvent, Framer};
@@ -12,11 +12,13 @@ use crate::metrics::FlowStats;
 /// Size of one read from the input.
 const READ_CHUNK: usize = 64 * 1024;
 
-/// Reads `input` as if it were a file of `flow` (from offset 0, headers skipped, records
-/// cut at the destination's limit, the last record ended at end of input even without a
-/// newline), runs the flow's chain ([`Chain::new`]) and writes each resulting record
-/// followed by `\n` to `output`. Dropped records are not written. Record IDs use a file
-/// identity of zeros. Counts into `stats` as the pipeline does.
+/// Reads `input` as if it were a file of `flow` (from offset 0, headers skipped, the last
+/// record ended at end of input even without a newline), runs the flow's chain
+/// ([`Chain::new`]) and writes each resulting record to `output` exactly as `run` would
+/// send it: its terminator included (a record normally ends with its line's `\n`; one
+/// made by ADDBRACKETS ends with `}`) and cut at the destination's limit as `run` cuts it
+/// (with a random key's length under RANDOM). Dropped records are not written. Record
+/// IDs use a file identity of zeros. Counts into `stats` as the pipeline does.
 pub fn run_process(
     flow: &FlowConfig,
     input: impl Read,
@@ -29,7 +31,7 @@ pub fn run_process(
 /// [`run_process`] with a chain built by the caller (e.g. [`Chain::with_ec2`]).
 pub fn run_process_with(
     flow: &FlowConfig,
-    mut chain: Chain,
+    chain: Chain,
     mut input: impl Read,
     output: impl Write,
     stats: &FlowStats,
@@ -40,10 +42,10 @@ pub fn run_process_with(
         fingerprint: 0,
         generation: 0,
     };
-    let mut framer = Framer::new(flow, 0, flow.default_max_record_bytes());
+    let mut maker = RecordMaker::new(flow, chain, flow.default_max_record_bytes());
+    let mut framer = Framer::new(flow, 0, maker.framer_cap());
     let mut w = BufWriter::new(output);
     let mut buf = vec![0u8; READ_CHUNK];
-    let mut out = Vec::new();
     // The first write error; later records are not written.
     let error: std::cell::Cell<Option<io::Error>> = std::cell::Cell::new(None);
     let failed = std::cell::Cell::new(false);
@@ -57,23 +59,22 @@ pub fn run_process_with(
             FrameEvent::Record(f) => f,
         };
         FlowStats::add(&stats.records_parsed, 1);
-        if frame.truncated {
-            FlowStats::add(&stats.records_truncated, 1);
-        }
-        match chain.process(
-            frame.bytes,
-            RecordId::from_digest(digest, frame.offset),
-            &mut out,
-        ) {
-            Outcome::Dropped => {
+        match maker.make(&frame, RecordId::from_digest(digest, frame.offset)) {
+            Made::Dropped => {
                 FlowStats::add(&stats.records_dropped, 1);
                 return;
             }
-            Outcome::Failed => FlowStats::add(&stats.processing_errors, 1),
-            Outcome::Emit => {}
+            Made::Record { truncated, failed } => {
+                if truncated {
+                    FlowStats::add(&stats.records_truncated, 1);
+                }
+                if failed {
+                    FlowStats::add(&stats.processing_errors, 1);
+                }
+            }
         }
         if !failed.get() {
-            if let Err(e) = w.write_all(&out).and_then(|()| w.write_all(b"\n")) {
+            if let Err(e) = w.write_all(&maker.out) {
                 failed.set(true);
                 error.set(Some(e));
             }

@@ -168,6 +168,27 @@ impl Obj {
         }
     }
 
+    /// Merges fields of the same key as Java's `LinkedHashMap.put` would have: one field
+    /// at the first one's position, with the last one's value.
+    pub(crate) fn dedupe_keys(&mut self) {
+        let mut i = 0;
+        while i < self.fields.len() {
+            let k = self.fields[i].0.clone();
+            let key = &self.buf[k.start as usize..k.end as usize];
+            let mut j = i + 1;
+            while j < self.fields.len() {
+                let kj = &self.fields[j].0;
+                if &self.buf[kj.start as usize..kj.end as usize] == key {
+                    self.fields[i].1 = self.fields[j].1.clone();
+                    self.fields.remove(j);
+                } else {
+                    j += 1;
+                }
+            }
+            i += 1;
+        }
+    }
+
     /// Writes it as compact JSON.
     pub(crate) fn write_compact(&self, out: &mut Vec<u8>) {
         out.push(b'{');
@@ -186,7 +207,7 @@ impl Obj {
     /// when `text` is not a JSON object. Invalid UTF-8 is replaced first.
     pub(crate) fn parse_object(&mut self, text: &[u8], tmp: &mut Vec<u8>) -> bool {
         self.clear();
-        let text = String::from_utf8_lossy(text);
+        let text = crate::java::utf8_lossy(text);
         let bytes = text.as_bytes();
         let first = bytes.iter().position(|b| !b.is_ascii_whitespace());
         if first.map(|i| bytes[i]) != Some(b'{') {
@@ -285,6 +306,94 @@ pub(crate) fn minify(text: &[u8], out: &mut Vec<u8>) {
     }
 }
 
+/// Writes `v` as compact JSON the way Jackson writes the value it read from the Java
+/// agent's configuration: keys in their order, strings escaped as [`write_str`], and
+/// floating-point numbers as Java's `Double.toString` (`1.0E10`, `100.0`).
+pub(crate) fn java_value(v: &serde_json::Value) -> Vec<u8> {
+    let mut out = Vec::new();
+    write_java_value(&mut out, v);
+    out
+}
+
+fn write_java_value(out: &mut Vec<u8>, v: &serde_json::Value) {
+    use serde_json::Value as J;
+    match v {
+        J::Null => out.extend_from_slice(b"null"),
+        J::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+        J::Number(n) => match n.as_f64().filter(|_| n.is_f64()) {
+            Some(f) => out.extend_from_slice(java_double(f).as_bytes()),
+            None => out.extend_from_slice(n.to_string().as_bytes()),
+        },
+        J::String(s) => write_valid_str(out, s),
+        J::Array(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_java_value(out, item);
+            }
+            out.push(b']');
+        }
+        J::Object(map) => {
+            out.push(b'{');
+            for (i, (k, item)) in map.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_valid_str(out, k);
+                out.push(b':');
+                write_java_value(out, item);
+            }
+            out.push(b'}');
+        }
+    }
+}
+
+/// Java's `Double.toString` of a finite `f`: plain notation with at least one decimal
+/// for 10^-3 <= |f| < 10^7, else `d.dddE±n`; the digits are the shortest that read back
+/// as `f`.
+pub(crate) fn java_double(f: f64) -> String {
+    if f == 0.0 {
+        return if f.is_sign_negative() { "-0.0" } else { "0.0" }.to_string();
+    }
+    // `{:e}` gives the shortest digits: `d.ddde<exp>`.
+    let sci = format!("{:e}", f.abs());
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
+    let sign = if f < 0.0 { "-" } else { "" };
+    if (-3..7).contains(&exp) {
+        let point = exp + 1;
+        let (int, frac) = if point <= 0 {
+            (
+                "0".to_string(),
+                format!("{}{digits}", "0".repeat((-point) as usize)),
+            )
+        } else if point as usize >= digits.len() {
+            (
+                format!("{digits}{}", "0".repeat(point as usize - digits.len())),
+                String::new(),
+            )
+        } else {
+            (
+                digits[..point as usize].to_string(),
+                digits[point as usize..].to_string(),
+            )
+        };
+        let frac = if frac.is_empty() {
+            "0".to_string()
+        } else {
+            frac
+        };
+        format!("{sign}{int}.{frac}")
+    } else {
+        let (first, rest) = digits.split_at(1);
+        let rest = if rest.is_empty() { "0" } else { rest };
+        format!("{sign}{first}.{rest}E{exp}")
+    }
+}
+
 /// Bytes that need an escape inside a JSON string.
 static NEEDS_ESCAPE: [bool; 256] = {
     let mut t = [false; 256];
@@ -299,19 +408,13 @@ static NEEDS_ESCAPE: [bool; 256] = {
 };
 
 /// Writes `text` as a JSON string (with quotes), as Jackson does: `"`, `\` and control
-/// characters escaped, everything else as UTF-8. Invalid UTF-8 becomes U+FFFD.
+/// characters escaped, everything else as UTF-8. Invalid UTF-8 becomes U+FFFD as Java
+/// decodes it ([`crate::java::utf8_lossy`]).
 pub(crate) fn write_str(out: &mut Vec<u8>, text: &[u8]) {
     out.push(b'"');
     match std::str::from_utf8(text) {
         Ok(_) => escape_valid(out, text),
-        Err(_) => {
-            for chunk in text.utf8_chunks() {
-                escape_valid(out, chunk.valid().as_bytes());
-                if !chunk.invalid().is_empty() {
-                    out.extend_from_slice("\u{FFFD}".as_bytes());
-                }
-            }
-        }
+        Err(_) => escape_valid(out, crate::java::utf8_lossy(text).as_bytes()),
     }
     out.push(b'"');
 }
@@ -480,7 +583,7 @@ mod tests {
         // Whatever the input, serde_json reads back the (lossy) text.
         for input in [&b"x\x00y\x1f"[..], b"\xed\xa0\x80", b"\"\\"] {
             let back: String = serde_json::from_str(&s(input)).unwrap();
-            assert_eq!(back, String::from_utf8_lossy(input));
+            assert_eq!(back, crate::java::utf8_lossy(input));
         }
     }
 
@@ -518,7 +621,7 @@ mod tests {
             assert!(
                 !o.parse_object(bad, &mut tmp),
                 "{:?}",
-                String::from_utf8_lossy(bad)
+                crate::java::utf8_lossy(bad)
             );
         }
         assert!(o.parse_object(b"{}", &mut tmp));

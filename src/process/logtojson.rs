@@ -1,8 +1,20 @@
 //! `LOGTOJSON`: a log line → a JSON object of named string fields.
 //!
-//! The patterns are this crate's own, written after the Java agent's field semantics
-//! (`ApacheLogParser`, `SysLogParser`) and a little more lenient where real logs differ
-//! from its patterns:
+//! # By default: the Java agent's patterns
+//!
+//! The five Java formats use the Java agent's own patterns (its `PatternConstants`, read
+//! as Java regexes through [`crate::java`]) and its rules: the line without its final
+//! `\n` must match the whole pattern, field *i* takes group *i* (`null` when the group did
+//! not take part), and under the Apache formats a field that is `-` is `null`. A line that
+//! does not match is dropped. Two differences, both where the Java agent loses lines:
+//! one trailing `\r` is removed before matching (Java's `.` stops at it, so every CRLF
+//! line was dropped), and a `customFieldNames` list whose length differs from the
+//! pattern's group count names the groups it can (Java dropped every line).
+//!
+//! # `lenient: true`: this crate's patterns
+//!
+//! Written after the same field semantics, and more lenient where real logs differ from
+//! the Java patterns (the extension formats always use them):
 //!
 //! - Every pattern must match the whole record (Java `Matcher.matches`); `.` does not
 //!   cross a newline. A leading `<PRI>` (`<34>`, up to three digits) is accepted and not
@@ -54,6 +66,68 @@ fn combined_pattern() -> String {
     format!(
         r#"^{PRI}(\S+) (\S+) (\S+) \[([^\]]+)\] "{QUOTED}" {INT_OR_DASH} {INT_OR_DASH} "{QUOTED}" "{QUOTED}".*$"#
     )
+}
+
+/// The Java agent's patterns (Java regex syntax), built as its `PatternConstants` are.
+mod java {
+    const INT: &str = "(?:[+-]?(?:[0-9]+))";
+    const POSINT: &str = "(?:[1-9][0-9]*)";
+    const NONNEGINT: &str = "(?:[0-9]+)";
+    const IP: &str = r"(?:[\d\.]+)";
+    const HOSTNAME: &str = r"(?:[\w\-]+)(?:\.(?:[\w\-]+))*(?:\.?|\b)";
+    const USER: &str = "(?:[a-zA-Z0-9._-]+)";
+    const MONTHDAY: &str = "(?:(?:0[1-9])|(?:[12][0-9])|(?:3[01])|[1-9])";
+    const DAY: &str = "(?:Mon(?:day)?|Tue(?:sday)?|Wed(?:nesday)?|Thu(?:rsday)?|Fri(?:day)?|Sat(?:urday)?|Sun(?:day)?)";
+    const MONTH: &str = r"\b(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|Jun(?:e)?|Jul(?:y)?|Aug(?:ust)?|Sep(?:tember)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)\b";
+    const YEAR: &str = r"(?:[1-9]\d*)";
+    const HOUR: &str = "(?:2[0123]|[01]?[0-9])";
+    const MINUTE: &str = "(?:[0-5][0-9])";
+    const SECOND: &str = r"(?:(?:[0-5]?[0-9]|60)(?:[:\.,][0-9]+)?)";
+    const RFC3339: &str =
+        r"(?:\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?)(?:Z|(?:[-+]\d{2}:\d{2}))";
+
+    fn iporhost() -> String {
+        format!("(?:{HOSTNAME}|{IP})")
+    }
+
+    fn time() -> String {
+        format!("(?:{HOUR}:{MINUTE}:{SECOND})")
+    }
+
+    fn common() -> String {
+        let httpdate = format!(r"(?:{MONTHDAY}/{MONTH}/{YEAR}:{}\s{INT})", time());
+        format!(
+            r#"^({}) ({USER}) ({USER}) \[({httpdate})\] "([^"]+)" ({INT}|\-) ({INT}|\-)"#,
+            iporhost()
+        )
+    }
+
+    /// `SYSLOGFACILITY` (its `.` is any character, as written in Java), then the rest of a
+    /// syslog line after the timestamp.
+    fn syslog_rest() -> String {
+        format!(r"(?:<{NONNEGINT}.{NONNEGINT}> )?({USER}) ([\w\._/%-]+)(?:\[({POSINT})\])?: (.*)")
+    }
+
+    pub(super) fn pattern(format: super::LogFormat) -> Option<String> {
+        use super::LogFormat as F;
+        Some(match format {
+            F::CommonApacheLog => format!("{}.*", common()),
+            F::CombinedApacheLog => format!(r#"{} "([^"]+)" "([^"]+)".*"#, common()),
+            F::ApacheErrorLog => {
+                let ts = format!(r"(?:{DAY}\s+{MONTH}\s+{MONTHDAY}\s+{}\s+{YEAR})", time());
+                let urihost = format!("(?:{}(?::{POSINT})?)", iporhost());
+                format!(
+                    r"^\[({ts})\] \[(?:(\w+):)?(\w+)\] \[pid ({NONNEGINT})(?::tid ({NONNEGINT}))?\] \[client ({urihost})\] (.*)"
+                )
+            }
+            F::Syslog => {
+                let ts = format!(r"(?:{MONTH}\s+{MONTHDAY}\s+{})", time());
+                format!("^({ts}) {}", syslog_rest())
+            }
+            F::Rfc3339Syslog => format!("^({RFC3339}) {}", syslog_rest()),
+            F::Rfc5424Syslog | F::Json => return None,
+        })
+    }
 }
 
 fn default_pattern(format: LogFormat) -> Option<String> {
@@ -132,17 +206,24 @@ pub(crate) struct LogToJson {
     keys: Vec<Vec<u8>>,
     /// `-` means "absent" (Apache formats and RFC 5424's NILVALUE).
     dash_is_null: bool,
+    /// One trailing `\r` is not part of the line (Java-agent mode).
+    strip_cr: bool,
+    /// A field name is given twice (the object keeps its first place, last value).
+    dup_keys: bool,
     /// Spans of the fast parser, reused.
     spans: [(usize, usize); 9],
 }
 
 impl LogToJson {
-    /// Compiles the step. Patterns come from the validated configuration, so failing
-    /// here means a bug; the error names the pattern.
+    /// Compiles the step: the Java agent's pattern for a Java format unless `lenient`.
+    /// `match_pattern` comes from the validated configuration (a Java regex already
+    /// rewritten by [`crate::java`]), so failing here means a bug; the error names the
+    /// pattern.
     pub(crate) fn new(
         format: LogFormat,
         match_pattern: Option<&Regex>,
         custom_field_names: Option<&[String]>,
+        lenient: bool,
     ) -> Result<Self, regex::Error> {
         let dash_is_null = matches!(
             format,
@@ -151,8 +232,14 @@ impl LogToJson {
                 | LogFormat::ApacheErrorLog
                 | LogFormat::Rfc5424Syslog
         );
+        let java_pattern = if lenient { None } else { java::pattern(format) };
+        let strip_cr = !lenient;
         let (pattern, fast_apache) = match (match_pattern, format) {
             (Some(p), _) => (Some(format!("^(?:{})$", p.as_str())), None),
+            (None, _) if java_pattern.is_some() => (
+                java_pattern.map(|p| format!("^(?:{})$", crate::java::translate(&p))),
+                None,
+            ),
             (None, LogFormat::CommonApacheLog) => (default_pattern(format), Some(false)),
             (None, LogFormat::CombinedApacheLog) => (default_pattern(format), Some(true)),
             (None, f) => (default_pattern(f), None),
@@ -162,6 +249,8 @@ impl LogToJson {
                 parser: Parser::Json,
                 keys: Vec::new(),
                 dash_is_null,
+                strip_cr,
+                dup_keys: false,
                 spans: [(0, 0); 9],
             });
         };
@@ -189,8 +278,10 @@ impl LogToJson {
                 re,
                 fast_apache,
             },
+            dup_keys: (1..names.len()).any(|i| names[..i].contains(&names[i])),
             keys: names.iter().map(|n| encoded_key(n)).collect(),
             dash_is_null,
+            strip_cr,
             spans: [(0, 0); 9],
         })
     }
@@ -201,7 +292,16 @@ impl LogToJson {
             return obj.parse_object(text, tmp);
         }
         obj.clear();
-        self.parse_into(text, obj)
+        let matched = self.parse_into(text, obj);
+        if matched && self.dup_keys {
+            obj.dedupe_keys();
+        }
+        matched
+    }
+
+    /// True when a field name is given twice.
+    pub(crate) fn has_duplicate_keys(&self) -> bool {
+        self.dup_keys
     }
 
     /// True when the fields come from a pattern (every format but JSON), which
@@ -226,10 +326,14 @@ impl LogToJson {
         else {
             return false;
         };
+        let text = match text {
+            [rest @ .., b'\r'] if self.strip_cr => rest,
+            _ => text,
+        };
         // `from_utf8` first: far cheaper than `from_utf8_lossy` on the usual valid line.
         let text = match std::str::from_utf8(text) {
             Ok(s) => std::borrow::Cow::Borrowed(s),
-            Err(_) => String::from_utf8_lossy(text),
+            Err(_) => crate::java::utf8_lossy(text),
         };
         let s: &str = &text;
         if let Some(combined) = *fast_apache {

@@ -3,9 +3,9 @@
 //!
 //! `ts` (only with `timestamp: true`) is the processing time, ISO 8601 UTC with
 //! milliseconds: `2026-11-27T12:00:00.000Z`. `metadata` is the configured value as JSON.
-//! `data` is the record as a JSON string, except when a previous processor of the chain
-//! made the record a JSON object: `data` is then that object, nested (the Java agent
-//! would nest it as a string holding escaped JSON, which no consumer wants).
+//! `data` is the record (without its final newline) as a JSON string, also when a
+//! previous processor made it JSON, as the Java agent does; with `nestObjects: true`
+//! (extension) such a record is nested as an object instead.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -17,6 +17,7 @@ pub(crate) struct AddMetadata {
     /// `metadata`, encoded once.
     metadata: Vec<u8>,
     timestamp: bool,
+    nest_objects: bool,
     /// `"YYYY-MM-DDTHH:MM:SS` of `cached_secs`, so that formatting a timestamp is a copy
     /// within the same second.
     cached_secs: u64,
@@ -28,10 +29,11 @@ pub(crate) struct AddMetadata {
 }
 
 impl AddMetadata {
-    pub(crate) fn new(metadata: &serde_json::Value, timestamp: bool) -> Self {
+    pub(crate) fn new(metadata: &serde_json::Value, timestamp: bool, nest_objects: bool) -> Self {
         AddMetadata {
-            metadata: serde_json::to_vec(metadata).unwrap_or_else(|_| b"null".to_vec()),
+            metadata: super::json::java_value(metadata),
             timestamp,
+            nest_objects,
             cached_secs: u64::MAX,
             cached: Vec::new(),
             ts_buf: Vec::new(),
@@ -39,6 +41,11 @@ impl AddMetadata {
             k_metadata: encoded_key("metadata"),
             k_data: encoded_key("data"),
         }
+    }
+
+    /// True when a JSON object before it stays an object (`nestObjects`).
+    pub(crate) fn nests_objects(&self) -> bool {
+        self.nest_objects
     }
 
     fn head(&mut self, obj: &mut Obj) {
@@ -143,7 +150,7 @@ mod tests {
 
     #[test]
     fn wraps_text_and_objects() {
-        let mut m = AddMetadata::new(&serde_json::json!({"k": "v"}), false);
+        let mut m = AddMetadata::new(&serde_json::json!({"k": "v"}), false, true);
         let mut o = Obj::default();
         m.apply_text(b"line \"1\"", &mut o);
         let mut out = Vec::new();
@@ -157,7 +164,7 @@ mod tests {
             out,
             br#"{"metadata":{"k":"v"},"data":{"metadata":{"k":"v"},"data":"line \"1\""}}"#
         );
-        let mut m = AddMetadata::new(&serde_json::Value::Null, true);
+        let mut m = AddMetadata::new(&serde_json::Value::Null, true, false);
         m.apply_text(b"x", &mut o);
         out.clear();
         o.write_compact(&mut out);

@@ -21,6 +21,11 @@ fn run(flow: &FlowConfig, line: &str) -> (Outcome, String) {
     let mut c = Chain::with_ec2(flow, None);
     let mut out = Vec::new();
     let o = c.process(line.as_bytes(), id(), &mut out);
+    // Records are sent with their newline (every chain here ends with a processor that
+    // adds it); checked and removed.
+    if o != Outcome::Dropped {
+        assert_eq!(out.pop(), Some(b'\n'), "the record ends with its newline");
+    }
     (o, String::from_utf8(out).unwrap())
 }
 
@@ -31,12 +36,13 @@ fn empty_chain_passes_bytes_through() {
     assert!(c.is_empty());
     let mut out = vec![1, 2, 3];
     assert_eq!(c.process(b"\xffraw", id(), &mut out), Outcome::Emit);
-    assert_eq!(out, b"\xffraw");
+    assert_eq!(out, b"\xffraw\n");
 }
 
 #[test]
 fn text_results_get_no_record_id_and_objects_do() {
     let mut flow = test_flow();
+    flow.record_id_field = Some("recordId".into());
     flow.processors = vec![ProcessorConfig::SingleLine {
         no_trim: false,
         escape_new_line: false,
@@ -49,6 +55,8 @@ fn text_results_get_no_record_id_and_objects_do() {
         format: LogFormat::Json,
         match_pattern: None,
         custom_field_names: None,
+        lenient: false,
+        json_format: None,
     });
     let want = format!("{{\"a\":1,\"recordId\":\"{}\"}}", id());
     assert_eq!(run(&flow, "{\"a\":\n 1}"), (Outcome::Emit, want));
@@ -72,7 +80,9 @@ fn chains_text_processors_after_objects() {
     flow.processors = vec![
         ProcessorConfig::CsvToJson {
             field_names: vec!["a".into(), "b".into()],
-            delimiter: b',',
+            delimiter: ",".into(),
+            quoted: false,
+            json_format: None,
         },
         ProcessorConfig::SingleLine {
             no_trim: false,
@@ -85,6 +95,8 @@ fn chains_text_processors_after_objects() {
         ProcessorConfig::AddMetadata {
             metadata: serde_json::json!("m"),
             timestamp: false,
+            nest_objects: false,
+            json_format: None,
         },
     ];
     assert_eq!(
@@ -104,10 +116,14 @@ mod direct {
 
     fn log_flow(format: LogFormat, pattern: Option<&str>, names: Option<&[&str]>) -> FlowConfig {
         let mut flow = test_flow();
+        flow.record_id_field = Some("recordId".into());
         flow.processors = vec![ProcessorConfig::LogToJson {
             format,
             match_pattern: pattern.map(|p| regex::Regex::new(p).unwrap()),
             custom_field_names: names.map(|n| n.iter().map(|s| s.to_string()).collect()),
+            // The inputs below include lines only this crate's patterns take.
+            lenient: true,
+            json_format: None,
         }];
         flow
     }
@@ -133,6 +149,7 @@ mod direct {
         let apache = log_flow(LogFormat::CombinedApacheLog, None, None);
         assert!(Chain::new(&apache).direct);
         let mut pretty = apache.clone();
+        // The flow's format is the default of processors that set none.
         pretty.json_format = JsonFormat::PrettyPrint;
         assert!(!Chain::new(&pretty).direct);
         let json = log_flow(LogFormat::Json, None, None);
@@ -148,6 +165,8 @@ mod direct {
         two.processors.push(ProcessorConfig::AddMetadata {
             metadata: serde_json::json!({"a": 1}),
             timestamp: false,
+            nest_objects: false,
+            json_format: None,
         });
         assert!(!Chain::new(&two).direct);
     }

@@ -1,5 +1,5 @@
-//! `outputFile`: the local sink. Appends each record followed by `\n` to a file, or
-//! writes it to standard output for `-`. A record counts as acknowledged once `write`
+//! `outputFile`: the local sink. Appends each record as it would be sent (with its
+//! terminator, normally the line's `\n`) to a file, or writes it to standard output for `-`. A record counts as acknowledged once `write`
 //! returned; a failed write (disk full) is retried with backoff, never dropped.
 
 use std::fs::{File, OpenOptions};
@@ -111,10 +111,9 @@ impl FileSink {
         let mut out = self.out.lock().unwrap_or_else(|p| p.into_inner());
         let Output { file, buf } = &mut *out;
         buf.clear();
-        buf.reserve(batch.data.len() + batch.len());
+        buf.reserve(batch.data.len());
         for i in 0..batch.len() {
             buf.extend_from_slice(batch.record(i));
-            buf.push(b'\n');
         }
         match file {
             Some(f) => f.write_all(buf)?,

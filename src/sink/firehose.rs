@@ -1,10 +1,9 @@
 //! `deliveryStream`: delivery to Amazon Data Firehose with `PutRecordBatch`.
 //!
-//! Every record is sent followed by `\n`, so that records concatenated by Firehose into
-//! S3 objects stay separable, as with the Java agent whose records end with their line
-//! terminator. With `aggregatedRecordSizeBytes`, consecutive records (each with its `\n`)
-//! are packed into Firehose records up to that size; a record is never split across two
-//! Firehose records. Requests hold at most 500 records and 4 MiB; the entries that fail
+//! Records are sent as the pipeline made them, with their terminator (the line's `\n`, as
+//! the Java agent sends them), so that records concatenated by Firehose into S3 objects
+//! stay separable. With `aggregatedRecordSizeBytes`, consecutive records are packed into
+//! Firehose records up to that size; a record is never split across two Firehose records. Requests hold at most 500 records and 4 MiB; the entries that fail
 //! (per-entry `ErrorCode`) are retried alone (see [`super::retry`]).
 
 use std::ops::Range;
@@ -134,11 +133,11 @@ impl FirehoseSink {
     fn entries(&self, batch: &Batch) -> Vec<Entry> {
         let mut out: Vec<Entry> = Vec::new();
         for i in 0..batch.len() {
-            let mut size = batch.record(i).len() + 1;
+            let mut size = batch.record(i).len();
             let mut truncate = None;
             if size > FIREHOSE_MAX_RECORD_BYTES {
                 // The pipeline truncates first; this only defends the request.
-                truncate = Some(FIREHOSE_MAX_RECORD_BYTES - 1);
+                truncate = Some(FIREHOSE_MAX_RECORD_BYTES);
                 size = FIREHOSE_MAX_RECORD_BYTES;
                 FlowStats::add(&self.stats.records_truncated, 1);
                 tracing::warn!(
@@ -290,7 +289,6 @@ fn put_record_batch_body(
         for i in e.users.clone() {
             let r = batch.record(i as usize);
             buf.extend_from_slice(&r[..e.truncate.unwrap_or(r.len()).min(r.len())]);
-            buf.push(b'\n');
         }
         super::open_record_json(&mut out, buf);
         out.push(b'}');
@@ -306,12 +304,17 @@ mod tests {
     use base64::Engine;
 
     /// The body is the JSON the SDK would send: each entry's user records (cut to their
-    /// length), each with its newline, in base64.
+    /// length) back to back, in base64.
     #[test]
     fn put_record_batch_body_is_the_request_json() {
         let mut batch = Batch::new(0);
         let id = RecordId::new(&FileKey::default(), 0);
-        for r in [&b"one"[..], b"two \"\\", &[0, 255, 10], b"a long one, cut"] {
+        for r in [
+            &b"one\n"[..],
+            b"two \"\\\n",
+            &[0, 255, 10, 10],
+            b"a long one, cut\n",
+        ] {
             batch.push(r, None, id);
         }
         let entries = [
@@ -339,6 +342,6 @@ mod tests {
                     .unwrap()
             })
             .collect();
-        assert_eq!(data, [&b"one\ntwo \"\\\n\x00\xff\n\n"[..], b"a long\n"]);
+        assert_eq!(data, [&b"one\ntwo \"\\\n\x00\xff\n\n"[..], b"a long"]);
     }
 }

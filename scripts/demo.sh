@@ -47,6 +47,8 @@ flows:
     dataProcessingOptions:
       - optionName: LOGTOJSON
         logFormat: COMBINEDAPACHELOG
+        # The Java agent's pattern drops lines with an IPv6 host; lenient parses them.
+        lenient: true
   - filePattern: $work/logs/app.log
     kinesisStream: demo
     initialPosition: START_OF_FILE

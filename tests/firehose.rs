@@ -27,6 +27,17 @@ fn records(n: usize, tag: &str) -> Vec<(Vec<u8>, Option<String>)> {
         .collect()
 }
 
+/// The records as the pipeline hands them to the sink: each with its line's newline.
+fn lined(recs: &[(Vec<u8>, Option<String>)]) -> Vec<(Vec<u8>, Option<String>)> {
+    recs.iter()
+        .map(|(d, k)| {
+            let mut d = d.clone();
+            d.push(b'\n');
+            (d, k.clone())
+        })
+        .collect()
+}
+
 fn lines_of(objects: &[Vec<u8>]) -> Vec<Vec<u8>> {
     let mut out = Vec::new();
     for o in objects {
@@ -74,7 +85,7 @@ async fn every_record_lands_in_s3_as_written() {
     let bs: Vec<Batch> = recs
         .chunks(500)
         .enumerate()
-        .map(|(i, c)| batch(i as u64, c))
+        .map(|(i, c)| batch(i as u64, &lined(c)))
         .collect();
     deliver_all(&sink, &bs).await;
     assert_eq!(FlowStats::get(&stats.records_sent), 1200);
@@ -104,7 +115,7 @@ async fn concatenation_never_splits_a_record_and_retries_failed_only() {
     let bs: Vec<Batch> = recs
         .chunks(500)
         .enumerate()
-        .map(|(i, c)| batch(i as u64, c))
+        .map(|(i, c)| batch(i as u64, &lined(c)))
         .collect();
     deliver_all(&sink, &bs).await;
     assert_eq!(FlowStats::get(&stats.records_sent), 1500);

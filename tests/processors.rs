@@ -244,6 +244,7 @@ fn match_pattern_and_custom_field_names() {
     // The pattern must match the whole line (Java `matches`).
     assert_eq!(one(&f, b"key=12 x y").0, Outcome::Dropped);
 
+    // Names replace the format's fields; `[t]` is no Java HTTPDATE, so lenient patterns.
     let f = flow(vec![ProcessorConfig::LogToJson {
         format: LogFormat::CommonApacheLog,
         match_pattern: None,
@@ -253,7 +254,7 @@ fn match_pattern_and_custom_field_names() {
                 .map(|s| s.to_string())
                 .collect(),
         ),
-        lenient: false,
+        lenient: true,
         json_format: None,
     }]);
     assert_eq!(
@@ -432,13 +433,14 @@ fn singleline_options() {
         text(&mk(false, false), rec),
         "Exception: boomat a.b(C.java:1)at d.e(F.java:2)"
     );
+    // ESCAPE_NEW_LINE joins with two backslashes and `n`, as the Java agent does.
     assert_eq!(
         text(&mk(false, true), rec),
-        r"Exception: boom\nat a.b(C.java:1)\nat d.e(F.java:2)"
+        r"Exception: boom\\nat a.b(C.java:1)\\nat d.e(F.java:2)"
     );
     assert_eq!(
         text(&mk(true, true), rec),
-        r"Exception: boom\n    at a.b(C.java:1)\n    at d.e(F.java:2)"
+        r"Exception: boom\\n    at a.b(C.java:1)\\n    at d.e(F.java:2)"
     );
     assert_eq!(
         text(&mk(true, false), rec),
@@ -478,8 +480,10 @@ fn process_loop_truncates_to_the_destination_limit() {
     let mut input = vec![b'x'; 2 << 20];
     input.push(b'\n');
     let (out, stats) = process(&f, &input);
-    assert_eq!(out.len(), f.default_max_record_bytes() + 1);
-    assert!(out.ends_with("[cut]\n"));
+    // As the Java agent: the record, terminator included, fills the limit, and the
+    // terminator takes the place of the line's newline.
+    assert_eq!(out.len(), f.default_max_record_bytes());
+    assert!(out.ends_with("x[cut]"));
     assert_eq!(FlowStats::get(&stats.records_truncated), 1);
 }
 
@@ -593,7 +597,7 @@ fn add_ec2_metadata_with_imdsv2() {
     assert_eq!(served.load(Ordering::SeqCst), 2);
     // A raw (non-JSON) record goes through unchanged.
     assert_eq!(chain.process(b"plain", id(), &mut out), Outcome::Emit);
-    assert_eq!(out, b"plain");
+    assert_eq!(out, b"plain\n");
 }
 
 #[test]
@@ -645,7 +649,7 @@ fn add_ec2_metadata_without_a_server_leaves_records_unchanged_and_warns_once() {
         let mut out = Vec::new();
         for _ in 0..100 {
             assert_eq!(chain.process(br#"{"a":1}"#, id(), &mut out), Outcome::Emit);
-            assert_eq!(out, br#"{"a":1}"#);
+            assert_eq!(out, b"{\"a\":1}\n");
         }
     });
     let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();

@@ -490,7 +490,8 @@ impl Checker<'_> {
         if s.is_empty() {
             return None;
         }
-        match regex::bytes::Regex::new(&s) {
+        // A Java regex, read with Java's meaning of `.`, `\w`, `\d`, `\s`.
+        match regex::bytes::Regex::new(&crate::java::translate(&s)) {
             Ok(r) => Some(r),
             Err(e) => {
                 self.error(key, Some(v), format!("invalid regular expression: {e}"));
@@ -1099,7 +1100,9 @@ fn flow(c: &mut Checker, index: usize, v: &Value) -> Option<FlowConfig> {
     };
     let file_footer_pattern = f
         .get("fileFooterPattern")
-        .and_then(|v| c.bytes_regex("fileFooterPattern", v));
+        .and_then(|v| c.bytes_regex("fileFooterPattern", v))
+        // Java: `Pattern.MULTILINE`, and `matches()` over the whole trimmed line.
+        .and_then(|re| regex::bytes::Regex::new(&format!(r"\A(?m:{})\z", re.as_str())).ok());
 
     // The flow's jsonFormat (extension) is the default of processors that set none.
     let json_format = f

@@ -16,8 +16,11 @@
 //!   even when it does not match: lines before the first start line form one record with
 //!   it, and after a [`Framer::flush`] the next line starts a record whatever it is.
 //! - `skipHeaderLines`: the first N lines of a file read from offset 0 are skipped.
-//! - A line matching `fileFooterPattern` (searched anywhere in the line) is skipped; it
-//!   ends the multi-line record in progress.
+//! - A line whose text without leading and trailing bytes up to the space (Java
+//!   `String.trim`) matches `fileFooterPattern` is skipped; it ends the multi-line record
+//!   in progress. The configuration compiles the pattern to match the whole trimmed line,
+//!   as the Java agent's `matches()` does. (The Java agent then stops reading the file;
+//!   kinesis-tail goes on, so that nothing written after a footer is lost.)
 //! - A record longer than `max_record_bytes` is cut so that its kept bytes plus
 //!   `truncatedRecordTerminator` fit in `max_record_bytes`; the cut is moved back to a UTF-8
 //!   character boundary when it would split a character. Bytes past the cut are never held
@@ -204,7 +207,11 @@ impl Framer {
             out(FrameEvent::Skipped);
             return;
         }
-        if self.footer.as_ref().is_some_and(|re| re.is_match(kept)) {
+        if self
+            .footer
+            .as_ref()
+            .is_some_and(|re| re.is_match(java_trim(kept)))
+        {
             self.flush_pending(out);
             self.committed = end;
             out(FrameEvent::Skipped);
@@ -317,6 +324,23 @@ fn emit(
         end,
         truncated: true,
     }));
+}
+
+/// Java's `String.trim`: without leading and trailing bytes up to the space.
+pub(crate) fn java_trim(mut l: &[u8]) -> &[u8] {
+    while let [first, rest @ ..] = l {
+        if *first > b' ' {
+            break;
+        }
+        l = rest;
+    }
+    while let [rest @ .., last] = l {
+        if *last > b' ' {
+            break;
+        }
+        l = rest;
+    }
+    l
 }
 
 /// `scratch` = the first bytes of `kept` + `terminator`, at most `max` bytes in total, cut

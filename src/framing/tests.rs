@@ -286,7 +286,7 @@ fn reference(
             continue;
         }
         let kept = &l[..l.len().min(max + 1)];
-        if footer && kept.first() == Some(&b'F') {
+        if footer && super::java_trim(kept).first() == Some(&b'F') {
             if let Some((ps, pe)) = pend.take() {
                 ev.push(cut(ps, pe, has_nl(pe)));
             }

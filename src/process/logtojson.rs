@@ -94,8 +94,12 @@ mod java {
         format!("(?:{HOUR}:{MINUTE}:{SECOND})")
     }
 
+    pub(super) fn httpdate() -> String {
+        format!(r"(?:{MONTHDAY}/{MONTH}/{YEAR}:{}\s{INT})", time())
+    }
+
     fn common() -> String {
-        let httpdate = format!(r"(?:{MONTHDAY}/{MONTH}/{YEAR}:{}\s{INT})", time());
+        let httpdate = httpdate();
         format!(
             r#"^({}) ({USER}) ({USER}) \[({httpdate})\] "([^"]+)" ({INT}|\-) ({INT}|\-)"#,
             iporhost()
@@ -195,6 +199,9 @@ enum Parser {
         locs: CaptureLocations,
         /// Try the hand-written Apache parser first (`Some(combined)`).
         fast_apache: Option<bool>,
+        /// With the Java agent's pattern: the checks its fields must pass for the fast
+        /// parser's answer to be the pattern's.
+        java_check: Option<JavaApache>,
     },
 }
 
@@ -234,11 +241,16 @@ impl LogToJson {
         );
         let java_pattern = if lenient { None } else { java::pattern(format) };
         let strip_cr = !lenient;
+        let java_fast = match format {
+            LogFormat::CommonApacheLog => Some(false),
+            LogFormat::CombinedApacheLog => Some(true),
+            _ => None,
+        };
         let (pattern, fast_apache) = match (match_pattern, format) {
             (Some(p), _) => (Some(format!("^(?:{})$", p.as_str())), None),
             (None, _) if java_pattern.is_some() => (
                 java_pattern.map(|p| format!("^(?:{})$", crate::java::translate(&p))),
-                None,
+                java_fast,
             ),
             (None, LogFormat::CommonApacheLog) => (default_pattern(format), Some(false)),
             (None, LogFormat::CombinedApacheLog) => (default_pattern(format), Some(true)),
@@ -272,11 +284,16 @@ impl LogToJson {
         // The fast parser fills the default fields; custom names of another count go
         // through the pattern only.
         let fast_apache = fast_apache.filter(|_| names.len() == default_len);
+        let java_check = match (fast_apache, match_pattern, lenient) {
+            (Some(_), None, false) => Some(JavaApache::new()?),
+            _ => None,
+        };
         Ok(LogToJson {
             parser: Parser::Regex {
                 locs: re.capture_locations(),
                 re,
                 fast_apache,
+                java_check,
             },
             dup_keys: (1..names.len()).any(|i| names[..i].contains(&names[i])),
             keys: names.iter().map(|n| encoded_key(n)).collect(),
@@ -297,6 +314,15 @@ impl LogToJson {
             obj.dedupe_keys();
         }
         matched
+    }
+
+    /// The same step without the hand-written parser (tests compare both ways).
+    #[cfg(test)]
+    pub(crate) fn without_fast(mut self) -> Self {
+        if let Parser::Regex { fast_apache, .. } = &mut self.parser {
+            *fast_apache = None;
+        }
+        self
     }
 
     /// True when a field name is given twice.
@@ -322,6 +348,7 @@ impl LogToJson {
             re,
             locs,
             fast_apache,
+            java_check,
         } = &mut self.parser
         else {
             return false;
@@ -337,7 +364,11 @@ impl LogToJson {
         };
         let s: &str = &text;
         if let Some(combined) = *fast_apache {
-            if parse_apache(s, combined, &mut self.spans) {
+            if parse_apache(s, combined, &mut self.spans)
+                && java_check
+                    .as_ref()
+                    .is_none_or(|j| j.accepts(s, combined, &mut self.spans))
+            {
                 for (key, &(a, b)) in self.keys.iter().zip(self.spans.iter()) {
                     let v = &s[a..b];
                     if v == "-" {
@@ -362,6 +393,107 @@ impl LogToJson {
         }
         true
     }
+}
+
+/// The Java agent's COMMON/COMBINED patterns checked over the fast parser's spans.
+///
+/// Every field of those patterns is delimited by characters it cannot contain (a space,
+/// `]`, `"`), so the fast parser's spans are the only ones the pattern could capture; the
+/// pattern matches with them exactly when each field is of its Java form (host
+/// `IPORHOST`, ident and authuser `USER`, `HTTPDATE`, a request of at least one
+/// character, `INT` or `-`) and the rest of the line holds no Java line terminator. The
+/// one span chosen differently is COMMON's `bytes`, where Java's `INT|-` tries `INT` first
+/// (`-5` is `-5`, not `-`).
+#[derive(Debug)]
+struct JavaApache {
+    httpdate: Regex,
+}
+
+impl JavaApache {
+    fn new() -> Result<Self, regex::Error> {
+        Ok(JavaApache {
+            httpdate: Regex::new(&format!(
+                "^(?:{})$",
+                crate::java::translate(&java::httpdate())
+            ))?,
+        })
+    }
+
+    /// True when the pattern captures `spans` (adjusted for COMMON's `bytes`).
+    fn accepts(&self, s: &str, combined: bool, spans: &mut [(usize, usize); 9]) -> bool {
+        let b = s.as_bytes();
+        let field = |i: usize| &b[spans[i].0..spans[i].1];
+        let user = |t: &[u8]| {
+            !t.is_empty()
+                && t.iter()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'))
+        };
+        if spans[0].0 != 0 || !iporhost(field(0)) || !user(field(1)) || !user(field(2)) {
+            return false;
+        }
+        if !self.httpdate.is_match(&s[spans[3].0..spans[3].1]) || spans[4].0 == spans[4].1 {
+            return false;
+        }
+        let int_or_dash = |t: &[u8]| t == b"-" || java_int(t) == t.len() && !t.is_empty();
+        if !int_or_dash(field(5)) {
+            return false;
+        }
+        let tail_from = if combined {
+            if !int_or_dash(field(6)) || spans[7].0 == spans[7].1 || spans[8].0 == spans[8].1 {
+                return false;
+            }
+            spans[8].1 + 1
+        } else {
+            let st = spans[6].0;
+            let n = java_int(&b[st..]);
+            let end = if n > 0 {
+                st + n
+            } else if b.get(st) == Some(&b'-') {
+                st + 1
+            } else {
+                return false;
+            };
+            spans[6] = (st, end);
+            end
+        };
+        // Java's `.*` stops at `\r`, U+0085, U+2028 and U+2029 (`\n` is excluded already).
+        let tail = &b[tail_from.min(b.len())..];
+        !(tail.contains(&b'\r')
+            || (!tail.is_ascii()
+                && (memchr::memmem::find(tail, "\u{85}".as_bytes()).is_some()
+                    || memchr::memmem::find(tail, "\u{2028}".as_bytes()).is_some()
+                    || memchr::memmem::find(tail, "\u{2029}".as_bytes()).is_some())))
+    }
+}
+
+/// Length of the longest prefix of `t` that is Java's `INT` (`[+-]?[0-9]+`), 0 if none.
+fn java_int(t: &[u8]) -> usize {
+    let sign = usize::from(matches!(t.first(), Some(b'+' | b'-')));
+    let digits = t[sign..].iter().take_while(|c| c.is_ascii_digit()).count();
+    if digits == 0 {
+        0
+    } else {
+        sign + digits
+    }
+}
+
+/// Java's `IPORHOST` over a whole token: dot-separated labels of `[A-Za-z0-9_-]` with an
+/// optional final dot, or digits and dots.
+fn iporhost(t: &[u8]) -> bool {
+    if t.is_empty() {
+        return false;
+    }
+    if t.iter().all(|c| c.is_ascii_digit() || *c == b'.') {
+        return true;
+    }
+    let t = t.strip_suffix(b".").unwrap_or(t);
+    !t.is_empty()
+        && t.split(|c| *c == b'.').all(|label| {
+            !label.is_empty()
+                && label
+                    .iter()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-'))
+        })
 }
 
 /// ASCII characters that `\s` matches.
@@ -552,8 +684,83 @@ mod tests {
         check(false, line).unwrap();
     }
 
+    /// The Java pattern's fields, through the fast parser and through the pattern alone.
+    fn java_both(combined: bool, line: &str) -> Result<(), TestCaseError> {
+        let format = if combined {
+            LogFormat::CombinedApacheLog
+        } else {
+            LogFormat::CommonApacheLog
+        };
+        let mut fast = LogToJson::new(format, None, None, false).unwrap();
+        let mut slow = LogToJson::new(format, None, None, false)
+            .unwrap()
+            .without_fast();
+        let (mut a, mut b, mut tmp) = (Obj::default(), Obj::default(), Vec::new());
+        let ma = fast.apply(line.as_bytes(), &mut a, &mut tmp);
+        let mb = slow.apply(line.as_bytes(), &mut b, &mut tmp);
+        prop_assert_eq!(ma, mb, "line {:?}", line);
+        let (mut oa, mut ob) = (Vec::new(), Vec::new());
+        a.write_compact(&mut oa);
+        b.write_compact(&mut ob);
+        prop_assert_eq!(
+            String::from_utf8_lossy(&oa),
+            String::from_utf8_lossy(&ob),
+            "line {:?}",
+            line
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn java_fast_path_takes_usual_lines() {
+        let line = r#"127.0.0.1 - frank [10/Oct/2000:13:55:36 -0700] "GET /a.gif HTTP/1.0" 200 -5 "http://x/" "Mozilla/4.08""#;
+        java_both(true, line).unwrap();
+        java_both(false, line).unwrap();
+        let mut spans = [(0, 0); 9];
+        assert!(parse_apache(line, false, &mut spans));
+        assert!(JavaApache::new().unwrap().accepts(line, false, &mut spans));
+        assert_eq!(&line[spans[6].0..spans[6].1], "-5");
+    }
+
     proptest! {
         #![proptest_config(crate::test_util::proptest_cases(3000))]
+
+        /// With the Java agent's patterns, the fast parser gives what the pattern gives.
+        #[test]
+        fn java_fast_path_agrees_with_the_java_pattern(
+            parts in proptest::collection::vec(
+                prop_oneof![
+                    Just("127.0.0.1".to_string()), Just("::1".to_string()), Just("-".into()),
+                    Just("a.b.".into()), Just("1..2".into()), Just("x_y-z".into()), Just("é".into()),
+                    Just("<34>".into()), Just(" ".into()), Just("\t".into()), Just("\r".into()),
+                    Just("[".into()), Just("]".into()), Just("\"".into()), Just("\\".into()),
+                    Just("200".into()), Just("+5".into()), Just("-7".into()), Just("x".into()),
+                    Just("\u{85}".into()), Just("\u{2028}".into()), Just("٣".into()),
+                    Just("[10/Oct/2000:13:55:36 -0700]".into()), Just("[1/May/99:1:00:00 +1]".into()),
+                    Just("[10/Oct/2000:13:55:36\t-0700]".into()), Just("[32/Oct/2000:13:55:36 -0700]".into()),
+                    Just("\"GET / HTTP/1.1\"".into()), Just("\"\"".into()), Just("+".into()),
+                ],
+                0..24,
+            ),
+            combined: bool,
+        ) {
+            java_both(combined, &parts.concat())?;
+        }
+
+        /// Well-formed lines agree too (most take the fast path).
+        #[test]
+        fn java_fast_path_agrees_on_well_formed_lines(
+            host in "[a-z0-9.]{1,12}|[0-9.]{1,12}", user in "[a-z._-]{1,5}|-",
+            day in 1u32..32, year in 1u32..3000, req in r"[A-Z /.a-z0-9ñ€\\]{0,20}",
+            status in "-|[+-]?[0-9]{1,3}", bytes in "-|[+-]?[0-9]{1,6}", referer in "[a-z:/. -]{0,10}",
+            agent in "[A-Za-z0-9 /.();é-]{0,20}", tail in "| [a-zü٣\r]{0,5}",
+        ) {
+            let date = format!("{day}/Nov/{year}:10:00:00 +0000");
+            let common = format!("{host} - {user} [{date}] \"{req}\" {status} {bytes}{tail}");
+            java_both(false, &common)?;
+            let combined = format!("{host} - {user} [{date}] \"{req}\" {status} {bytes} \"{referer}\" \"{agent}\"{tail}");
+            java_both(true, &combined)?;
+        }
 
         /// Whenever the fast parser answers, the pattern agrees with it exactly.
         #[test]

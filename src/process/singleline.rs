@@ -15,23 +15,6 @@ pub(crate) struct SingleLine {
     pub(crate) escape_new_line: bool,
 }
 
-/// Java `String.trim`: strips every leading and trailing byte `<= b' '`.
-fn trim(mut l: &[u8]) -> &[u8] {
-    while let [first, rest @ ..] = l {
-        if *first > b' ' {
-            break;
-        }
-        l = rest;
-    }
-    while let [rest @ .., last] = l {
-        if *last > b' ' {
-            break;
-        }
-        l = rest;
-    }
-    l
-}
-
 impl SingleLine {
     /// Joins the lines of `src` into `dst` (cleared first).
     pub(crate) fn apply(&self, src: &[u8], dst: &mut Vec<u8>) {
@@ -44,7 +27,11 @@ impl SingleLine {
             if i > 0 && self.escape_new_line {
                 dst.extend_from_slice(b"\\\\n");
             }
-            dst.extend_from_slice(if self.no_trim { line } else { trim(line) });
+            dst.extend_from_slice(if self.no_trim {
+                line
+            } else {
+                crate::framing::java_trim(line)
+            });
         }
     }
 }

@@ -112,6 +112,18 @@ fn processors(c: &mut Criterion) {
         }],
         &combined,
     );
+    run_chain(
+        c,
+        "logtojson_combinedapachelog_lenient",
+        vec![ProcessorConfig::LogToJson {
+            format: LogFormat::CombinedApacheLog,
+            match_pattern: None,
+            custom_field_names: None,
+            lenient: true,
+            json_format: None,
+        }],
+        &combined,
+    );
     let syslog: Vec<String> = (0..10_000)
         .map(|i| format!("Nov 27 12:00:{:02} host-{} sshd[{}]: Accepted publickey for user{} from 10.0.0.{} port {} ssh2", i % 60, i % 10, 1000 + i, i % 40, i % 256, 40000 + i))
         .collect();

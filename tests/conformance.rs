@@ -375,3 +375,354 @@ fn process_prints_the_bytes_run_sends() {
 fn memchr_count(b: &[u8]) -> usize {
     b.iter().filter(|&&c| c == b'\n').count()
 }
+
+/// Runs `process` for a one-flow `agent.json` whose flow has `flow` as extra keys.
+fn process_with(flow: serde_json::Map<String, Value>, input: &[u8]) -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("agent.json");
+    let mut f = serde_json::Map::new();
+    f.insert(
+        "filePattern".into(),
+        Value::from("/tmp/kinesis-tail-conformance/*.log"),
+    );
+    f.extend(flow);
+    let doc = serde_json::json!({"cloudwatch.emitMetrics": false, "flows": [f]});
+    std::fs::write(&cfg, doc.to_string()).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kinesis-tail"))
+        .arg("--configuration")
+        .arg(&cfg)
+        .args(["process", "--flow", "0"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let input = input.to_vec();
+    let writer = std::thread::spawn(move || stdin.write_all(&input));
+    let output = child.wait_with_output().unwrap();
+    writer.join().unwrap().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output.stdout
+}
+
+fn keys(v: Value) -> serde_json::Map<String, Value> {
+    v.as_object().unwrap().clone()
+}
+
+/// The Java agent's `KinesisRecordTest.testTruncate` / `FirehoseRecordTest`, and its
+/// `AbstractRecord.truncate`: a record above the limit keeps its first bytes and ends with
+/// the terminator, the data and the partition key together exactly at the limit (1 MiB
+/// for Kinesis, 1,000 KiB for Firehose); a record that fits with its newline is whole.
+#[test]
+fn records_at_the_limit_are_cut_as_the_java_agent_cuts_them() {
+    const MIB: usize = 1024 * 1024;
+    let line = |n: usize| -> Vec<u8> {
+        let mut l: Vec<u8> = (0..n).map(|i| b'a' + (i % 26) as u8).collect();
+        l.push(b'\n');
+        l
+    };
+    // (flow keys, key length)
+    let kinesis = [
+        (
+            serde_json::json!({"kinesisStream": "s", "partitionKeyOption": "DETERMINISTIC"}),
+            32,
+        ),
+        (serde_json::json!({"kinesisStream": "s"}), 16),
+    ];
+    for (flow, key) in kinesis {
+        let limit = MIB - key;
+        let out = process_with(keys(flow.clone()), &line(MIB + 57));
+        assert_eq!(out.len(), limit, "{flow}");
+        assert!(out.ends_with(b"\n"), "{flow}");
+        assert_eq!(&out[..limit - 1], &line(MIB + 57)[..limit - 1], "{flow}");
+        // Fits with its newline: whole.
+        let out = process_with(keys(flow.clone()), &line(limit - 1));
+        assert_eq!(out, line(limit - 1), "{flow}");
+        // One byte more: cut, and the terminator takes the last place.
+        let out = process_with(keys(flow.clone()), &line(limit));
+        assert_eq!(out.len(), limit, "{flow}");
+        assert_eq!(&out[..limit - 1], &line(limit)[..limit - 1], "{flow}");
+        assert!(out.ends_with(b"\n"), "{flow}");
+    }
+    let firehose = serde_json::json!({"deliveryStream": "d"});
+    let out = process_with(keys(firehose.clone()), &line(2 * MIB));
+    assert_eq!(out.len(), 1000 * 1024);
+    assert!(out.ends_with(b"\n"));
+    let out = process_with(keys(firehose), &line(1000 * 1024 - 1));
+    assert_eq!(
+        out.len(),
+        1000 * 1024,
+        "a record of 1,000 KiB with its newline is whole"
+    );
+
+    // A custom terminator, and a processor's output above the limit (the processor sees
+    // the whole line, as in the Java agent, and its output is cut).
+    let flow = serde_json::json!({
+        "kinesisStream": "s", "partitionKeyOption": "DETERMINISTIC",
+        "truncatedRecordTerminator": "...",
+        "dataProcessingOptions": [{"optionName": "LOGTOJSON", "logFormat": "SYSLOG"}],
+    });
+    let mut input = b"Mar 12 12:00:08 server2 rcd[308]: ".to_vec();
+    input.extend_from_slice(&line(3 * MIB / 2));
+    let out = process_with(keys(flow), &input);
+    assert_eq!(out.len(), MIB - 32);
+    assert!(out.starts_with(br#"{"timestamp":"Mar 12 12:00:08","hostname":"server2","program":"rcd","processid":"308","message":"abc"#));
+    assert!(out.ends_with(b"..."));
+}
+
+/// Keys of the Java agent that kinesis-tail reads but has no use for (thread pools and
+/// AWS SDK v1 knobs): they load with a warning, and their values are not compared.
+const NOT_APPLICABLE: &[&str] = &[
+    "maxSendingThreads",
+    "maxSendingThreadsPerCore",
+    "sendingThreadsKeepAliveMillis",
+    "sendingThreadsMaxQueueSize",
+    "connectionTTLMillis",
+    "useHttpGzip",
+    "useTcpKeepAlive",
+    "cloudwatch.metricsQueueSize",
+    "log.emitInternalMetrics",
+    "userAgentOverride",
+];
+
+/// Defaults chosen differently on purpose (README, "Where kinesis-tail differs"), and
+/// values below what works here, raised with a warning: (key, Java's value).
+fn deliberate(key: &str, java: &Value) -> bool {
+    matches!(
+        (key, java.as_i64()),
+        // Delivery within a second, not a minute (SPEC §5).
+        ("maxBufferAgeMillis", Some(60_000))
+            // CloudWatch is not sent more than once a second.
+            | ("cloudwatch.metricsBufferTimeMillis", Some(0..=999))
+    ) || key == "checkpointFile"
+}
+
+/// Our value of a key the Java agent's tests assert.
+fn our_value(config: &kinesis_tail::config::Config, key: &str) -> Option<Value> {
+    use kinesis_tail::config::{Destination, InitialPosition, PartitionKeyOption};
+    let ms = |d: std::time::Duration| Value::from(d.as_millis() as u64);
+    if let Some(rest) = key.strip_prefix("flows[") {
+        let (i, k) = rest.split_once("].")?;
+        let f = config.flows.get(i.parse::<usize>().ok()?)?;
+        return Some(match k {
+            "maxBufferAgeMillis" => ms(f.max_buffer_age),
+            "maxBufferSizeRecords" => Value::from(f.max_buffer_size_records),
+            "maxBufferSizeBytes" => Value::from(f.max_buffer_size_bytes),
+            "retryInitialBackoffMillis" => ms(f.retry_initial_backoff),
+            "retryMaxBackoffMillis" => ms(f.retry_max_backoff),
+            "skipHeaderLines" => Value::from(f.skip_header_lines),
+            "publishQueueCapacity" => Value::from(f.publish_queue_capacity),
+            "minTimeBetweenFilePollsMillis" => ms(f.min_time_between_file_polls),
+            "truncatedRecordTerminator" => {
+                Value::from(String::from_utf8_lossy(&f.truncated_record_terminator).into_owned())
+            }
+            "initialPosition" => Value::from(match f.initial_position {
+                InitialPosition::StartOfFile => "START_OF_FILE",
+                InitialPosition::EndOfFile => "END_OF_FILE",
+            }),
+            "partitionKeyOption" => Value::from(match f.partition_key {
+                PartitionKeyOption::Deterministic => "DETERMINISTIC",
+                _ => "RANDOM",
+            }),
+            "aggregatedRecordSizeBytes" => Value::from(f.aggregated_record_size_bytes.unwrap_or(0)),
+            "filePattern" => Value::from(f.file_pattern.clone()),
+            "kinesisStream" | "deliveryStream" => Value::from(match &f.destination {
+                Destination::KinesisStream(s) | Destination::DeliveryStream(s) => s.clone(),
+                other => other.to_string(),
+            }),
+            // The pattern as given is compiled; compared by presence.
+            "multiLineStartPattern" => Value::from(f.multi_line_start_pattern.is_some()),
+            "dataProcessingOptions" => Value::from(f.processors.len()),
+            _ => return None,
+        });
+    }
+    let cw = &config.cloudwatch;
+    let endpoint = |e: &Option<String>| e.clone().map_or(Value::Null, Value::from);
+    Some(match key {
+        "cloudwatch.emitMetrics" => Value::from(cw.emit_metrics),
+        "cloudwatch.tagInstance" => Value::from(cw.tag_instance),
+        "cloudwatch.metricsBufferTimeMillis" => ms(cw.buffer_time),
+        "cloudwatch.endpoint" => endpoint(&cw.endpoint),
+        "kinesis.endpoint" => endpoint(&config.kinesis.endpoint),
+        "kinesis.region" => endpoint(&config.kinesis.region),
+        "firehose.endpoint" => endpoint(&config.firehose.endpoint),
+        "sts.endpoint" => endpoint(&config.sts_endpoint),
+        "maxConnections" => Value::from(config.max_connections),
+        "connectionTimeoutMillis" => ms(config.connection_timeout),
+        "socketTimeoutMillis" => ms(config.socket_timeout),
+        "shutdownTimeoutMillis" => ms(config.shutdown_timeout),
+        "log.statusReportingPeriodSeconds" => Value::from(config.status_reporting_period.as_secs()),
+        "awsAccessKeyId" => config
+            .static_credentials
+            .as_ref()
+            .map_or(Value::Null, |c| Value::from(c.access_key_id.clone())),
+        "awsSecretAccessKey" => config
+            .static_credentials
+            .as_ref()
+            .map_or(Value::Null, |c| Value::from(c.secret_access_key.clone())),
+        "userAgent" => endpoint(&config.user_agent),
+        "checkpointFile" => Value::from(config.checkpoint_file.display().to_string()),
+        "checkpointTimeToLiveDays" => Value::from(config.checkpoint_ttl.as_secs() / 86_400),
+        _ => return None,
+    })
+}
+
+/// Normalises what the Java agent read: numbers given as strings, `""` endpoints (unset).
+fn java_value(key: &str, v: &Value) -> Value {
+    match v {
+        Value::String(s) if key.ends_with("endpoint") && s.is_empty() => Value::Null,
+        // A bare host name is https, for the Java agent's SDK as here.
+        Value::String(s) if key.ends_with("endpoint") && !s.contains("://") => {
+            Value::from(format!("https://{s}"))
+        }
+        Value::String(s) if key.ends_with("multiLineStartPattern") && s.is_empty() => {
+            Value::from(false)
+        }
+        Value::Array(a) if key.ends_with("dataProcessingOptions") => Value::from(a.len()),
+        Value::String(_) if key.ends_with("multiLineStartPattern") => Value::from(true),
+        Value::Null if key.ends_with("multiLineStartPattern") => Value::from(false),
+        other => other.clone(),
+    }
+}
+
+/// The Java agent's configuration tests (`AgentConfigurationTest`, `AgentContextTest`,
+/// `KinesisFileFlowTest` and `FirehoseFileFlowTest` with the `FileFlowTest` cases they
+/// inherit, `BooleanConverterTest`; `tests/java-golden/unit/config/`, ranges and their
+/// sources in its `RANGES.md`): what loads and with which values, what is refused and
+/// for which key.
+#[test]
+fn java_agent_configuration_cases_pass() {
+    let dir = golden_dir().join("unit/config");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
+        .collect();
+    files.sort();
+    let mut failures = Vec::new();
+    let (mut cases, mut same, mut differ, mut values, mut skipped) = (0, 0, 0, 0, 0);
+    let mut by_class: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    for path in &files {
+        let class = path.file_stem().unwrap().to_string_lossy().into_owned();
+        for (n, line) in std::fs::read_to_string(path).unwrap().lines().enumerate() {
+            let case: Value = serde_json::from_str(line).unwrap();
+            cases += 1;
+            let at = format!("{class}:{} ({})", n + 1, case["test"]);
+            let text = case["config"].to_string();
+            let loaded = load_str(&text, Path::new("agent.json"));
+            let entry = by_class.entry(class.clone()).or_default();
+            match (case["expect"].as_str().unwrap(), loaded) {
+                ("error", Err(e)) => {
+                    let key = case["error_key"].as_str().unwrap_or_default();
+                    let last = key.rsplit('.').next().unwrap_or(key);
+                    let last = last.split('[').next().unwrap_or(last);
+                    let msg = e.to_string();
+                    if msg.contains(last) || key.starts_with("flows[") && msg.contains("flows[") {
+                        same += 1;
+                        entry.0 += 1;
+                    } else {
+                        failures.push(format!("{at}: refused, but not for {key}: {msg}"));
+                    }
+                }
+                ("error", Ok(_)) => {
+                    // Enum values in another case: read case-insensitively; a JSON null,
+                    // where the Java agent fails with a NullPointerException, is the
+                    // default (listed differences).
+                    let lower = text.contains("\"singleline\"") || text.contains("\"random\"");
+                    if lower || text.contains(":null") {
+                        differ += 1;
+                        entry.1 += 1;
+                    } else {
+                        failures.push(format!(
+                            "{at}: the Java agent refuses {text}, kinesis-tail loads it"
+                        ));
+                    }
+                }
+                ("ok", Err(e)) => failures.push(format!("{at}: refused: {e}\n  {text}")),
+                ("ok", Ok(loaded)) => {
+                    let mut ok = true;
+                    let mut listed = false;
+                    for (key, java) in case["values"].as_object().unwrap() {
+                        let short = key.rsplit("].").next().unwrap_or(key);
+                        if NOT_APPLICABLE.contains(&short) {
+                            skipped += 1;
+                            continue;
+                        }
+                        let Some(ours) = our_value(&loaded.config, key) else {
+                            failures.push(format!("{at}: no mapping for {key}"));
+                            ok = false;
+                            continue;
+                        };
+                        values += 1;
+                        let java = java_value(key, java);
+                        if ours != java {
+                            if deliberate(short, &java) {
+                                listed = true;
+                            } else {
+                                failures.push(format!(
+                                    "{at}: {key} is {ours}, the Java agent reads {java}"
+                                ));
+                                ok = false;
+                            }
+                        }
+                    }
+                    if ok && listed {
+                        differ += 1;
+                        entry.1 += 1;
+                    } else if ok {
+                        same += 1;
+                        entry.0 += 1;
+                    }
+                }
+                (other, _) => panic!("{at}: expect {other}"),
+            }
+        }
+    }
+    println!("{cases} configuration cases: {same} same, {differ} listed differences; {values} values compared, {skipped} of keys without use here");
+    for (class, (s, d)) in &by_class {
+        println!("  {class:<28} {s:>3} same {d:>3} listed difference");
+    }
+    assert!(cases >= 90, "{cases} cases");
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+/// The Java agent's `AbstractParserTest` cases over its real log files
+/// (`tests/java-golden/unit/files/`): each file through `process` with the test's
+/// framing and processors gives the test's expected records, one per line.
+#[test]
+fn java_agent_parser_file_cases_pass() {
+    let dir = golden_dir().join("unit/files");
+    let cases: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("cases.json")).unwrap()).unwrap();
+    let mut n = 0;
+    for case in cases.as_array().unwrap() {
+        let input = std::fs::read(dir.join(case["input"].as_str().unwrap())).unwrap();
+        let want = std::fs::read(dir.join(case["expected"].as_str().unwrap())).unwrap();
+        let mut flow = keys(case["flow"].clone());
+        flow.insert("kinesisStream".into(), Value::from("s"));
+        let got = process_with(flow, &input);
+        let lines = |b: &[u8]| -> Vec<Vec<u8>> {
+            b.split_inclusive(|c| *c == b'\n')
+                .map(<[u8]>::to_vec)
+                .collect()
+        };
+        assert_eq!(
+            lines(&got),
+            lines(&want),
+            "{}: records differ",
+            case["test"]
+        );
+        n += 1;
+    }
+    assert_eq!(n, 3);
+}

@@ -47,7 +47,7 @@ pub(crate) struct Emitter {
     /// The record as sent, with its key.
     pub(crate) maker: RecordMaker,
     /// DETERMINISTIC keys: the records of the batch whose key is still to be written
-    /// (index, and data without the newline), hashed together when the batch is sent.
+    /// (index, and its data as sent), hashed together when the batch is sent.
     pub(crate) digest_keys: Vec<(usize, std::ops::Range<u32>)>,
     pub(crate) batch: Batch,
     pub(crate) opened: Option<Instant>,
@@ -115,10 +115,7 @@ impl Emitter {
         self.batch.push(out, key_bytes, id);
         if self.maker.digest_keys() {
             let i = self.batch.len() - 1;
-            let mut r = self.batch.records[i].data.clone();
-            if out.last() == Some(&b'\n') {
-                r.end -= 1;
-            }
+            let r = self.batch.records[i].data.clone();
             self.digest_keys.push((i, r));
         }
         self.batch_bytes += size;

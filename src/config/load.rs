@@ -220,7 +220,10 @@ fn or_default(v: &Option<String>) -> &str {
     v.as_deref().unwrap_or("(default)")
 }
 
-fn describe_processor(p: &ProcessorConfig) -> String {
+fn describe_processor(
+    p: &ProcessorConfig,
+    sources: &std::collections::HashMap<String, String>,
+) -> String {
     match p {
         ProcessorConfig::SingleLine {
             no_trim,
@@ -263,7 +266,8 @@ fn describe_processor(p: &ProcessorConfig) -> String {
             }
             s.push_str(&json_format_note(*json_format));
             if let Some(re) = match_pattern {
-                let _ = write!(s, " matchPattern={:?}", re.as_str());
+                let written = sources.get(re.as_str()).map_or(re.as_str(), String::as_str);
+                let _ = write!(s, " matchPattern={written:?}");
             }
             if let Some(names) = custom_field_names {
                 let _ = write!(s, " customFieldNames={}", names.join(","));
@@ -355,14 +359,20 @@ impl Config {
                 )?,
                 None => writeln!(s, "  aggregation:        {aggregation}")?,
             }
+            let written = |p: &str| {
+                f.pattern_sources
+                    .get(p)
+                    .cloned()
+                    .unwrap_or_else(|| p.to_string())
+            };
             if let Some(re) = &f.multi_line_start_pattern {
-                writeln!(s, "  multi-line start:   {:?}", re.as_str())?;
+                writeln!(s, "  multi-line start:   {:?}", written(re.as_str()))?;
             }
             if f.skip_header_lines > 0 {
                 writeln!(s, "  skip header lines:  {}", f.skip_header_lines)?;
             }
             if let Some(re) = &f.file_footer_pattern {
-                writeln!(s, "  file footer:        {:?}", re.as_str())?;
+                writeln!(s, "  file footer:        {:?}", written(re.as_str()))?;
             }
             if f.processors.is_empty() {
                 writeln!(
@@ -372,7 +382,12 @@ impl Config {
             } else {
                 writeln!(s, "  processors:")?;
                 for (i, p) in f.processors.iter().enumerate() {
-                    writeln!(s, "    {}. {}", i + 1, describe_processor(p))?;
+                    writeln!(
+                        s,
+                        "    {}. {}",
+                        i + 1,
+                        describe_processor(p, &f.pattern_sources)
+                    )?;
                 }
                 let json = match f.json_format {
                     super::JsonFormat::Compact => "COMPACT",
@@ -585,7 +600,7 @@ mod tests {
         assert_eq!(e.key.as_deref(), Some("maxBufferSizeBytes"));
         assert!(e.message.contains("1..=4194304"), "{e}");
         let e = one_err("flows:\n  - {filePattern: /a, deliveryStream: fh, aggregatedRecordSizeBytes: 1048576}\n");
-        assert!(e.message.contains("1..=1024000"), "{e}");
+        assert!(e.message.contains("0..=1024000"), "{e}");
     }
 
     #[test]
@@ -861,19 +876,9 @@ flows:
                 "1..=5242880",
             ),
             (
-                "publishQueueCapacity: 10001",
-                "publishQueueCapacity",
-                "1..=10000",
-            ),
-            (
-                "retryInitialBackoffMillis: 0",
-                "retryInitialBackoffMillis",
-                "1..=",
-            ),
-            (
-                "aggregatedRecordSizeBytes: 0",
+                "aggregatedRecordSizeBytes: 1048577",
                 "aggregatedRecordSizeBytes",
-                "1..=1048576",
+                "0..=1048576",
             ),
         ] {
             let e = one_err(&format!(
@@ -883,18 +888,56 @@ flows:
             assert!(e.message.contains(range), "{e}");
             assert_eq!(e.location.map(|l| l.0), Some(4), "{e}");
         }
-        let e = one_err(&format!("checkpointTimeToLiveDays: 0\n{MIN}"));
-        assert!(e.message.contains("1..=36500"), "{e}");
-        let e = one_err("flows:\n  - {filePattern: /a, kinesisStream: s, skipHeaderLines: -1}\n");
-        assert!(e.message.contains("negative"), "{e}");
-        let e = one_err("flows:\n  - {filePattern: /a, kinesisStream: s, retryInitialBackoffMillis: 500, retryMaxBackoffMillis: 100}\n");
-        assert!(
-            e.message.contains("greater than retryMaxBackoffMillis"),
-            "{e}"
-        );
         let e =
             one_err("flows:\n  - {filePattern: /a, kinesisStream: s, maxBufferAgeMillis: fast}\n");
         assert!(e.message.contains("whole number"), "{e}");
+    }
+
+    /// Keys the Java agent reads without a range check load whatever their value; one
+    /// that cannot work here is replaced by the nearest that does, with a warning.
+    #[test]
+    fn ranges_the_java_agent_does_not_check_are_warnings() {
+        let l = ok(&format!(
+            "checkpointTimeToLiveDays: 0\ncloudwatch.metricsBufferTimeMillis: 25\n{MIN}    publishQueueCapacity: 10001\n    retryInitialBackoffMillis: 0\n    skipHeaderLines: -1\n"
+        ));
+        let all: Vec<String> = l.warnings.iter().map(|w| w.to_string()).collect();
+        let all = all.join("\n");
+        for needle in [
+            "checkpointTimeToLiveDays: 0 is outside 1..=36500, so 1 is used",
+            "cloudwatch.metricsBufferTimeMillis: 25 is outside 1000..=",
+            "publishQueueCapacity: 10001 is outside 1..=10000, so 10000 is used",
+            "retryInitialBackoffMillis: 0 is outside 1..=",
+            "skipHeaderLines: -1 is outside 0..=",
+        ] {
+            assert!(all.contains(needle), "{needle:?} missing from:\n{all}");
+        }
+        let c = &l.config;
+        assert_eq!(c.checkpoint_ttl, Duration::from_secs(86_400));
+        assert_eq!(c.cloudwatch.buffer_time, Duration::from_millis(1000));
+        let f = &c.flows[0];
+        assert_eq!(f.publish_queue_capacity, 10_000);
+        assert_eq!(f.retry_initial_backoff, Duration::from_millis(1));
+        assert_eq!(f.skip_header_lines, 0);
+        // Initial above max: the initial backoff is the bound.
+        let l = ok("flows:\n  - {filePattern: /a, kinesisStream: s, retryInitialBackoffMillis: 500, retryMaxBackoffMillis: 100}\n");
+        assert!(l
+            .warnings
+            .iter()
+            .any(|w| w.to_string().contains("greater than retryMaxBackoffMillis")));
+        assert_eq!(
+            l.config.flows[0].retry_max_backoff,
+            Duration::from_millis(500)
+        );
+        // Java's Integer.decode: hexadecimal and octal strings.
+        let l = ok(&format!(
+            "{MIN}    maxBufferSizeRecords: \"0x10\"\n    skipHeaderLines: \"010\"\n"
+        ));
+        assert_eq!(l.config.flows[0].max_buffer_size_records, 16);
+        assert_eq!(l.config.flows[0].skip_header_lines, 8);
+        // aggregatedRecordSizeBytes 0 turns it off, as in the Java agent.
+        let l =
+            ok("flows:\n  - {filePattern: /a, deliveryStream: d, aggregatedRecordSizeBytes: 0}\n");
+        assert_eq!(l.config.flows[0].aggregated_record_size_bytes, None);
     }
 
     #[test]
@@ -1003,7 +1046,7 @@ flows:
     fn many_errors_reported_at_once() {
         let e = errs(
             r#"
-checkpointTimeToLiveDays: 0
+metrics.healthAckTimeoutSeconds: 0
 flows:
   - filePattern: /a
   - filePattern: /b
@@ -1015,7 +1058,7 @@ flows:
 "#,
         );
         assert_eq!(e.len(), 4, "{}", ConfigErrors(e.clone()));
-        assert_eq!(e[0].key.as_deref(), Some("checkpointTimeToLiveDays"));
+        assert_eq!(e[0].key.as_deref(), Some("metrics.healthAckTimeoutSeconds"));
         assert_eq!(e[1].flow, Some(0));
         assert_eq!(e[2].flow, Some(1));
         assert_eq!(e[2].location, Some((7, 5)));

@@ -197,6 +197,9 @@ pub struct FlowConfig {
     pub remove_after_shipped: bool,
     /// `maxInFlightRequests` (extension, default 4; 1 for `outputFile`).
     pub max_in_flight: usize,
+    /// The flow's Java regexes as written, by the form they were rewritten to (for
+    /// messages and `check`).
+    pub pattern_sources: std::collections::HashMap<String, String>,
 }
 
 impl FlowConfig {
@@ -244,6 +247,7 @@ impl FlowConfig {
             record_id_field: None,
             remove_after_shipped: false,
             max_in_flight,
+            pattern_sources: Default::default(),
         }
     }
 

@@ -49,7 +49,6 @@ const DEFAULT_MAX_IN_FLIGHT: u64 = 4;
 const MAX_IN_FLIGHT: u64 = 64;
 /// A terminator longer than this cannot be meant (the Java agent only requires it to be
 /// shorter than a record).
-const MAX_TERMINATOR_BYTES: usize = 1024;
 /// Default `cloudwatch.metricsBufferTimeMillis` (the Java agent's).
 const DEFAULT_CW_BUFFER_MILLIS: u64 = 30_000;
 /// Default `ec2.metadataEndpoint`: the instance metadata service.
@@ -123,6 +122,12 @@ impl<'v> Fields<'v> {
     }
 
     /// The value of `key`; `None` when absent or `null`.
+    /// The value of `key` without reading it (it still counts as not read).
+    fn peek(&self, key: &str) -> Option<&'v Value> {
+        let i = self.entries.iter().position(|(k, _)| k == key)?;
+        Some(untag(self.entries[i].1))
+    }
+
     fn get(&mut self, key: &'static str) -> Option<&'v Value> {
         self.known.push(key);
         let i = self.entries.iter().position(|(k, _)| k == key)?;
@@ -213,6 +218,8 @@ struct Checker<'a> {
     env: Env<'a>,
     diag: &'a mut Diag,
     flow: Option<usize>,
+    /// Java regexes of the current flow as written, by their rewritten form.
+    sources: std::collections::HashMap<String, String>,
 }
 
 impl Checker<'_> {
@@ -330,15 +337,24 @@ impl Checker<'_> {
             Value::String(s) => {
                 let s = self.expand(key, v, s)?;
                 let t = s.trim();
-                if let Ok(u) = t.parse::<u64>() {
-                    return Some(u);
+                match java_decode(t) {
+                    Some(n) if n >= 0 => {
+                        if t.parse::<u64>().is_err() {
+                            self.warn(format!(
+                                "{key}: {t:?} is read as {n}, as the Java agent reads it (Integer.decode)"
+                            ));
+                        }
+                        Some(n as u64)
+                    }
+                    Some(_) => {
+                        self.error(key, Some(v), format!("must not be negative (got {t})"));
+                        None
+                    }
+                    None => {
+                        self.error(key, Some(v), bad(&format!("{t:?}")));
+                        None
+                    }
                 }
-                if t.parse::<i64>().is_ok() {
-                    self.error(key, Some(v), format!("must not be negative (got {t})"));
-                } else {
-                    self.error(key, Some(v), bad(&format!("{t:?}")));
-                }
-                None
             }
             other => {
                 self.error(key, None, bad(kind_of(other)));
@@ -407,6 +423,50 @@ impl Checker<'_> {
             return default;
         }
         n
+    }
+
+    /// A number the Java agent reads without checking its range: accepted whatever it is
+    /// (negative too); outside `lo..=hi`, what works here, it is a warning and the nearest
+    /// bound is used.
+    fn unchecked(
+        &mut self,
+        f: &mut Fields,
+        key: &'static str,
+        lo: u64,
+        hi: u64,
+        default: u64,
+    ) -> u64 {
+        let Some(v) = f.get(key) else {
+            return default;
+        };
+        let n: Option<i128> = match untag(v) {
+            Value::Number(n) => n
+                .as_i64()
+                .map(i128::from)
+                .or_else(|| n.as_u64().map(i128::from))
+                .or_else(|| n.as_f64().filter(|x| x.fract() == 0.0).map(|x| x as i128)),
+            Value::String(s) => match self.expand(key, v, s) {
+                Some(s) => java_decode(s.trim()).map(i128::from),
+                None => return default,
+            },
+            _ => None,
+        };
+        let Some(n) = n else {
+            self.error(
+                key,
+                Some(v),
+                format!("expected a whole number, not {}", kind_of(untag(v))),
+            );
+            return default;
+        };
+        if n < i128::from(lo) || n > i128::from(hi) {
+            let used = n.clamp(i128::from(lo), i128::from(hi)) as u64;
+            self.warn(format!(
+                "{key}: {n} is outside {lo}..={hi}, so {used} is used (the Java agent does not check this key)"
+            ));
+            return used;
+        }
+        n as u64
     }
 
     fn opt_bool(&mut self, f: &mut Fields, key: &'static str, default: bool) -> bool {
@@ -492,7 +552,10 @@ impl Checker<'_> {
         }
         // A Java regex, read with Java's meaning of `.`, `\w`, `\d`, `\s`.
         match regex::bytes::Regex::new(&crate::java::translate(&s)) {
-            Ok(r) => Some(r),
+            Ok(r) => {
+                self.sources.insert(r.as_str().to_string(), s);
+                Some(r)
+            }
             Err(e) => {
                 self.error(key, Some(v), format!("invalid regular expression: {e}"));
                 None
@@ -613,6 +676,7 @@ fn extra_flows<'v>(doc: &'v Doc, env: Env, diag: &mut Diag) -> Vec<&'v Value> {
         env,
         diag,
         flow: None,
+        sources: Default::default(),
     };
     match untag(&doc.value) {
         Value::Null => Vec::new(),
@@ -658,6 +722,7 @@ pub(crate) fn validate(
             env,
             diag: &mut *diag,
             flow: None,
+            sources: Default::default(),
         };
         if let Some(mut f) = top_fields(&mut c, &doc.value) {
             let flows = f.get("flows");
@@ -678,6 +743,7 @@ pub(crate) fn validate(
             env,
             diag: &mut *diag,
             flow: Some(index),
+            sources: Default::default(),
         };
         if let Some(flow) = flow(&mut c, index, v) {
             flows.push((doc, flow));
@@ -692,6 +758,7 @@ pub(crate) fn validate(
                 env,
                 diag: &mut *diag,
                 flow: Some(flow.index),
+                sources: Default::default(),
             };
             let message = format!(
                 "same filePattern and destination as flows[{}] ({}): merge them",
@@ -713,6 +780,7 @@ pub(crate) fn validate(
                 env,
                 diag: &mut *diag,
                 flow: None,
+                sources: Default::default(),
             };
             c.error(
                 "flows",
@@ -737,7 +805,7 @@ fn top_level(c: &mut Checker, f: &mut Fields) -> Config {
         .get("checkpointFile")
         .and_then(|v| c.non_empty_string("checkpointFile", v))
         .map_or_else(|| PathBuf::from(DEFAULT_CHECKPOINT_FILE), PathBuf::from);
-    let ttl_days = c.ranged(f, "checkpointTimeToLiveDays", 1, 36_500, 7);
+    let ttl_days = c.unchecked(f, "checkpointTimeToLiveDays", 1, 36_500, 7);
 
     let cloudwatch = CloudWatchConfig {
         emit_metrics: c.opt_bool(f, "cloudwatch.emitMetrics", true),
@@ -747,7 +815,7 @@ fn top_level(c: &mut Checker, f: &mut Fields) -> Config {
             .get("cloudwatch.namespace")
             .and_then(|v| c.non_empty_string("cloudwatch.namespace", v))
             .unwrap_or_else(|| "AWSKinesisAgent".to_string()),
-        buffer_time: millis(c.ranged(
+        buffer_time: millis(c.unchecked(
             f,
             "cloudwatch.metricsBufferTimeMillis",
             1_000,
@@ -807,12 +875,22 @@ fn top_level(c: &mut Checker, f: &mut Fields) -> Config {
         }
     };
 
-    let max_connections = c.ranged(f, "maxConnections", 1, 10_000, 50) as usize;
-    let connection_timeout = millis(c.ranged(f, "connectionTimeoutMillis", 1, MAX_MILLIS, 10_000));
-    let socket_timeout = millis(c.ranged(f, "socketTimeoutMillis", 1, MAX_MILLIS, 50_000));
-    let shutdown_timeout = millis(c.ranged(f, "shutdownTimeoutMillis", 0, MAX_MILLIS, 10_000));
+    // As the Java agent: at least as many connections as sending threads.
+    let default_connections = f
+        .peek("maxSendingThreads")
+        .and_then(|v| match v {
+            Value::Number(n) => n.as_u64(),
+            Value::String(s) => s.trim().parse().ok(),
+            _ => None,
+        })
+        .map_or(50, |n| n.clamp(50, 10_000));
+    let max_connections = c.unchecked(f, "maxConnections", 1, 10_000, default_connections) as usize;
+    let connection_timeout =
+        millis(c.unchecked(f, "connectionTimeoutMillis", 1, MAX_MILLIS, 10_000));
+    let socket_timeout = millis(c.unchecked(f, "socketTimeoutMillis", 1, MAX_MILLIS, 50_000));
+    let shutdown_timeout = millis(c.unchecked(f, "shutdownTimeoutMillis", 0, MAX_MILLIS, 10_000));
     let status_reporting_period =
-        Duration::from_secs(c.ranged(f, "log.statusReportingPeriodSeconds", 1, 86_400, 30));
+        Duration::from_secs(c.unchecked(f, "log.statusReportingPeriodSeconds", 1, 86_400, 30));
     let user_agent = c.opt_string(f, "userAgent");
     let metrics_listen_address = f.get("metrics.listenAddress").and_then(|v| {
         let s = c.string("metrics.listenAddress", v)?;
@@ -1059,12 +1137,16 @@ fn flow(c: &mut Checker, index: usize, v: &Value) -> Option<FlowConfig> {
 
     let aggregated_record_size_bytes = f.get("aggregatedRecordSizeBytes").and_then(|v| {
         let n = c.uint("aggregatedRecordSizeBytes", v)?;
-        if n < 1 || n > max_record as u64 {
+        if n > max_record as u64 {
             c.error(
                 "aggregatedRecordSizeBytes",
                 Some(v),
-                format!("{n} is out of range 1..={max_record}"),
+                format!("{n} is out of range 0..={max_record}"),
             );
+            return None;
+        }
+        // 0 turns it off, as in the Java agent.
+        if n == 0 {
             return None;
         }
         let n = n as usize;
@@ -1082,15 +1164,16 @@ fn flow(c: &mut Checker, index: usize, v: &Value) -> Option<FlowConfig> {
     let multi_line_start_pattern = f
         .get("multiLineStartPattern")
         .and_then(|v| c.bytes_regex("multiLineStartPattern", v));
-    let skip_header_lines = c.ranged(&mut f, "skipHeaderLines", 0, u32::MAX as u64, 0) as usize;
+    let skip_header_lines = c.unchecked(&mut f, "skipHeaderLines", 0, u32::MAX as u64, 0) as usize;
     let truncated_record_terminator = match f.get("truncatedRecordTerminator") {
         None => b"\n".to_vec(),
         Some(v) => match c.string("truncatedRecordTerminator", v) {
-            Some(s) if s.len() > MAX_TERMINATOR_BYTES => {
+            // The Java agent's bound: shorter than the largest record.
+            Some(s) if s.len() >= max_record => {
                 c.error(
                     "truncatedRecordTerminator",
                     None,
-                    format!("must be at most {MAX_TERMINATOR_BYTES} bytes"),
+                    format!("must be shorter than the largest record ({max_record} bytes)"),
                 );
                 b"\n".to_vec()
             }
@@ -1102,7 +1185,13 @@ fn flow(c: &mut Checker, index: usize, v: &Value) -> Option<FlowConfig> {
         .get("fileFooterPattern")
         .and_then(|v| c.bytes_regex("fileFooterPattern", v))
         // Java: `Pattern.MULTILINE`, and `matches()` over the whole trimmed line.
-        .and_then(|re| regex::bytes::Regex::new(&format!(r"\A(?m:{})\z", re.as_str())).ok());
+        .and_then(|re| {
+            let whole = regex::bytes::Regex::new(&format!(r"\A(?m:{})\z", re.as_str())).ok()?;
+            if let Some(src) = c.sources.get(re.as_str()).cloned() {
+                c.sources.insert(whole.as_str().to_string(), src);
+            }
+            Some(whole)
+        });
 
     // The flow's jsonFormat (extension) is the default of processors that set none.
     let json_format = f
@@ -1131,37 +1220,38 @@ fn flow(c: &mut Checker, index: usize, v: &Value) -> Option<FlowConfig> {
         .and_then(|v| c.choice("onParseError", v, ON_PARSE_ERRORS))
         .unwrap_or_default();
 
-    let retry_initial = c.ranged(
+    let retry_initial = c.unchecked(
         &mut f,
         "retryInitialBackoffMillis",
         1,
         MAX_MILLIS,
         DEFAULT_RETRY_INITIAL_BACKOFF_MILLIS,
     );
-    let retry_max = c.ranged(
+    let retry_max = c.unchecked(
         &mut f,
         "retryMaxBackoffMillis",
         1,
         MAX_MILLIS,
         DEFAULT_RETRY_MAX_BACKOFF_MILLIS.max(retry_initial),
     );
-    if retry_initial > retry_max {
-        let v = f.get("retryInitialBackoffMillis");
-        c.error(
-            "retryInitialBackoffMillis",
-            v,
-            format!("{retry_initial} is greater than retryMaxBackoffMillis ({retry_max})"),
-        );
-    }
+    // The Java agent does not compare the two; the larger one is the bound.
+    let retry_max = if retry_initial > retry_max {
+        c.warn(format!(
+            "retryInitialBackoffMillis {retry_initial} is greater than retryMaxBackoffMillis ({retry_max}); backoff stays at {retry_initial}"
+        ));
+        retry_initial
+    } else {
+        retry_max
+    };
     let (lo, hi) = PUBLISH_QUEUE_CAPACITY;
-    let publish_queue_capacity = c.ranged(
+    let publish_queue_capacity = c.unchecked(
         &mut f,
         "publishQueueCapacity",
         lo,
         hi,
         DEFAULT_PUBLISH_QUEUE_CAPACITY,
     ) as usize;
-    let min_time_between_file_polls = millis(c.ranged(
+    let min_time_between_file_polls = millis(c.unchecked(
         &mut f,
         "minTimeBetweenFilePollsMillis",
         1,
@@ -1198,6 +1288,7 @@ fn flow(c: &mut Checker, index: usize, v: &Value) -> Option<FlowConfig> {
     let (file_pattern, glob) = file_pattern?;
     let destination = destination?;
     Some(FlowConfig {
+        pattern_sources: std::mem::take(&mut c.sources),
         index,
         id: format!("{destination}|{file_pattern}"),
         file_pattern,
@@ -1444,7 +1535,10 @@ fn processor(c: &mut Checker, i: usize, v: &Value) -> Option<ProcessorConfig> {
             let match_pattern = f.get("matchPattern").and_then(|v| {
                 let s = c.string(&key("matchPattern"), v)?;
                 match crate::java::compile(&s) {
-                    Ok(r) => Some(r),
+                    Ok(r) => {
+                        c.sources.insert(r.as_str().to_string(), s);
+                        Some(r)
+                    }
                     Err(e) => {
                         c.error(
                             &key("matchPattern"),
@@ -1547,6 +1641,31 @@ fn processor(c: &mut Checker, i: usize, v: &Value) -> Option<ProcessorConfig> {
     };
     c.leftovers(&f, &[], &format!(" in {at}"));
     out
+}
+
+/// A whole number written as Java's `Long.decode` reads it: an optional sign, then
+/// decimal, `0x`/`0X`/`#` hexadecimal, or octal after a leading `0`.
+fn java_decode(t: &str) -> Option<i64> {
+    let (neg, rest) = match t.as_bytes().first() {
+        Some(b'-') => (true, &t[1..]),
+        Some(b'+') => (false, &t[1..]),
+        _ => (false, t),
+    };
+    let (radix, digits) =
+        if let Some(h) = rest.strip_prefix("0x").or_else(|| rest.strip_prefix("0X")) {
+            (16, h)
+        } else if let Some(h) = rest.strip_prefix('#') {
+            (16, h)
+        } else if rest.len() > 1 && rest.starts_with('0') {
+            (8, &rest[1..])
+        } else {
+            (10, rest)
+        };
+    if digits.is_empty() || digits.starts_with(['+', '-']) {
+        return None;
+    }
+    let n = i64::from_str_radix(digits, radix).ok()?;
+    Some(if neg { -n } else { n })
 }
 
 /// Converts a YAML value to JSON, expanding `${VAR}` in its strings.

@@ -123,9 +123,9 @@ impl RecordMaker {
             if self.keyer.is_digest() {
                 self.keybuf.resize(partition::DIGEST_KEY_LEN, b'0');
             } else {
-                // Keys are made from the record without its final newline.
-                let unended = self.out.strip_suffix(b"\n").unwrap_or(&self.out);
-                self.keyer.key_for(frame.bytes, unended, &mut self.keybuf);
+                // Keys are made from the record as sent (DETERMINISTIC: the MD5 of its
+                // bytes, terminator included, as the Java agent hashes its records).
+                self.keyer.key_for(frame.bytes, &self.out, &mut self.keybuf);
             }
             key_len = if self.keybuf.is_empty() {
                 partition::RANDOM_KEY_LEN

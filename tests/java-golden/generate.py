@@ -250,26 +250,36 @@ def logtojson_cases():
         ("\\[(\\w+)\\] (.*)", 2),
         ("(.*)", 1),
     ]
-    for pat, n in patterns:
+    # For each pattern, lines written to match it (mostly), with odd content.
+    fitting = {
+        0: lambda: apache_line(False),
+        1: lambda: "%s=%s" % (word(R.randint(1, 6)), pick([word(), "", "x y"])),
+        2: lambda: "%s %s" % (word(R.randint(1, 6)), field()),
+        3: lambda: "%s %s" % (pick(["INFO", "WARN", "ERROR", "info", "É"]), field()),
+        4: lambda: "%d-%s" % (R.randint(0, 99), pick(["", "7", "x", "12"])),
+        5: lambda: "%s,%s" % (field().replace(",", ""), field().replace(",", "")),
+        6: lambda: "%s%s%s" % (word(R.randint(1, 5)), pick([" ", "  ", "\t", " \t "]), word(R.randint(1, 5))),
+        7: lambda: pick(["a", "b", "ab", "", " "]),
+        8: lambda: "[%s] %s" % (word(R.randint(1, 5)), field()),
+        9: field,
+    }
+    for k, (pat, n) in enumerate(patterns):
         names = ["f%d" % i for i in range(1, n + 1)]
         for _ in range(15):
-            k = R.random()
-            if k < 0.3:
-                line = "%s=%s" % (word(), word())
-            elif k < 0.5:
-                line = "%s %s" % (pick(["INFO", "WARN", "ERROR", "info", "é"]), field())
-            elif k < 0.6:
-                line = "%d-%s" % (R.randint(0, 99), pick(["", "7", "x"]))
-            elif k < 0.7:
-                line = "%s,%s" % (field(), field())
-            elif k < 0.8:
-                line = apache_line(False)
-            elif k < 0.9:
-                line = "[%s] %s" % (word(), field())
-            else:
-                line = pick(["a", "b", "ab", "", " ", field()])
+            line = fitting[k]() if R.random() < 0.8 else field()
             out.append(case([{"optionName": "LOGTOJSON", "logFormat": "COMMONAPACHELOG",
                               "matchPattern": pat, "customFieldNames": names}], line + "\n"))
+    # Custom patterns under a syslog format: no `-` to null there.
+    for _ in range(15):
+        out.append(case([{"optionName": "LOGTOJSON", "logFormat": "SYSLOG",
+                          "matchPattern": "(\\S+) (\\S+)", "customFieldNames": ["a", "b"]}],
+                        "%s %s\n" % (pick(["-", "x", word(3)]), pick(["-", "y", word(2)]))))
+    # Long lines.
+    for fmt, gen in (("COMBINEDAPACHELOG", lambda: apache_line(True)), ("SYSLOG", lambda: syslog_line(False))):
+        for _ in range(4):
+            line = gen()
+            line = line + " " + "".join(pick("abcdé日 \"\\\t") for _ in range(R.randint(3000, 9000)))
+            out.append(case([{"optionName": "LOGTOJSON", "logFormat": fmt}], line + "\n"))
     # Pretty printing, and names that need escaping.
     for _ in range(20):
         out.append(case([{"optionName": "LOGTOJSON", "logFormat": "SYSLOG",
@@ -297,6 +307,9 @@ def csv_cases():
     for _ in range(20):
         out.append(case([{"optionName": "CSVTOJSON", "customFieldNames": ["x", "y"],
                           "jsonFormat": "PRETTYPRINT"}], csv_line(",") + "\n"))
+    for _ in range(4):
+        line = ",".join("".join(pick("ab,é\"\\ \t") for _ in range(R.randint(1000, 9000))) for _ in range(3))
+        out.append(case([{"optionName": "CSVTOJSON", "customFieldNames": ["x", "y", "z"]}], line + "\n"))
     # Multi-line records (as multiLineStartPattern gives them).
     for _ in range(20):
         out.append(case([{"optionName": "CSVTOJSON", "customFieldNames": ["x", "y", "z"]}],
@@ -307,6 +320,10 @@ def csv_cases():
 def singleline_cases():
     out = []
     for opts in ([], ["NO_TRIM"], ["ESCAPE_NEW_LINE"], ["NO_TRIM", "ESCAPE_NEW_LINE"]):
+        for _ in range(2):
+            rec = "\n".join("  " + "y" * R.randint(500, 3000) + "  " for _ in range(4)) + "\n"
+            opt = {"optionName": "SINGLELINE", "parseOptions": opts}
+            out.append(case([opt], rec))
         for _ in range(60):
             rec = multiline_record()
             data = with_bad_bytes(rec) if R.random() < 0.05 else rec
@@ -352,6 +369,9 @@ def metadata_cases():
                 opt["jsonFormat"] = "PRETTYPRINT"
             line = pick([field(), apache_line(True), syslog_line(False), "{\"already\":\"json\"}"])
             out.append(case([opt], line + "\n"))
+    for _ in range(4):
+        line = "".join(pick("ab é\"\\\t\x01") for _ in range(R.randint(3000, 9000)))
+        out.append(case([{"optionName": "ADDMETADATA", "metadata": {"k": "v"}}], line + "\n"))
     # No metadata key at all.
     for _ in range(5):
         out.append(case([{"optionName": "ADDMETADATA"}], field() + "\n"))
@@ -360,6 +380,8 @@ def metadata_cases():
 
 def brackets_cases():
     out = []
+    for _ in range(3):
+        out.append(case([{"optionName": "ADDBRACKETS"}], "x" * R.randint(3000, 9000) + "\n"))
     for _ in range(40):
         rec = pick([field() + "\n", multiline_record(), "\"k\":\"v\"\n"])
         data = with_bad_bytes(rec) if R.random() < 0.1 else rec
@@ -389,6 +411,14 @@ def chain_cases():
          lambda: csv_line(",") + "\n"),
         ([{"optionName": "LOGTOJSON", "logFormat": "COMMONAPACHELOG"},
           {"optionName": "LOGTOJSON", "logFormat": "SYSLOG"}], lambda: apache_line(False) + "\n"),
+        ([{"optionName": "LOGTOJSON", "logFormat": "COMMONAPACHELOG"}, md], lambda: apache_line(False) + "\n"),
+        ([{"optionName": "LOGTOJSON", "logFormat": "APACHEERRORLOG"}, md], lambda: error_line() + "\n"),
+        ([{"optionName": "LOGTOJSON", "logFormat": "RFC3339SYSLOG"}, md], lambda: syslog_line(True) + "\n"),
+        ([{"optionName": "CSVTOJSON", "customFieldNames": ["a", "b"], "jsonFormat": "PRETTYPRINT"},
+          {"optionName": "ADDMETADATA", "metadata": {"n": [1, {"x": None}]}, "jsonFormat": "PRETTYPRINT"}],
+         lambda: csv_line(",") + "\n"),
+        ([{"optionName": "SINGLELINE", "parseOptions": ["NO_TRIM"]}, {"optionName": "ADDBRACKETS"},
+          {"optionName": "ADDMETADATA", "metadata": "m", "timestamp": "true"}], multiline_record),
     ]
     for options, gen in chains:
         for _ in range(20):

@@ -260,3 +260,83 @@ async fn sigterm_with_the_destination_down_and_a_full_queue() {
     let text = fs::read_to_string(&log).unwrap();
     assert!(text.contains("shutdown timeout"), "{text}");
 }
+
+/// What `run` puts in the stream is byte for byte what `process` prints for the same
+/// file: LOGTOJSON + ADDMETADATA over odd lines (CRLF, an IPv6 host the Java pattern
+/// drops, invalid UTF-8, a line whose JSON is above 1 MiB), DETERMINISTIC keys.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_sends_exactly_what_process_prints() {
+    let Some(moto) = Moto::start() else { return };
+    let client = support::kinesis(&moto.endpoint);
+    support::create_stream(&client, "same", 2).await;
+    let s = common::Scratch::new();
+    let mut body: Vec<u8> = Vec::new();
+    for i in 0..200 {
+        body.extend_from_slice(
+            format!(
+                "10.0.0.{} - frank [27/Nov/2026:12:00:{:02} +0000] \"GET /i/{i} HTTP/1.1\" 200 {} \"-\" \"agent é {i}\"\n",
+                i % 250,
+                i % 60,
+                100 + i
+            )
+            .as_bytes(),
+        );
+    }
+    body.extend_from_slice(b"10.0.0.1 - - [27/Nov/2026:12:00:00 +0000] \"GET /crlf HTTP/1.1\" 200 5 \"-\" \"crlf\"\r\n");
+    body.extend_from_slice(b"2001:db8::1 - - [27/Nov/2026:12:00:00 +0000] \"GET /v6 HTTP/1.1\" 200 5 \"-\" \"v6\"\n");
+    body.extend_from_slice(b"10.0.0.2 - - [27/Nov/2026:12:00:00 +0000] \"GET /bad\xff HTTP/1.1\" 200 5 \"-\" \"\xe6\x97\"\n");
+    body.extend_from_slice(b"10.0.0.3 - - [27/Nov/2026:12:00:00 +0000] \"GET /big HTTP/1.1\" 200 5 \"-\" \"");
+    body.extend(std::iter::repeat_n(b'y', 1536 * 1024));
+    body.extend_from_slice(b"\"\nnot a log line\n");
+    fs::write(s.logs().join("access.log"), &body).unwrap();
+    let cfg = agent_config(
+        &s,
+        &moto.endpoint,
+        "same",
+        "partitionKeyOption: DETERMINISTIC\ndataProcessingOptions:\n  - optionName: LOGTOJSON\n    logFormat: COMBINEDAPACHELOG\n  - {optionName: ADDMETADATA, metadata: {host: h1}}\n",
+    );
+    let printed = {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kinesis-tail"))
+            .arg("--configuration")
+            .arg(&cfg)
+            .args(["process", "--flow", "0"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let input = body.clone();
+        let w = std::thread::spawn(move || std::io::Write::write_all(&mut stdin, &input));
+        let out = child.wait_with_output().unwrap();
+        w.join().unwrap().unwrap();
+        assert!(out.status.success());
+        out.stdout
+    };
+    let out = tokio::task::spawn_blocking(move || common::run_once(&cfg))
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (_, stored) = support::read_stream(&client, "same").await;
+    // Every record ends with its newline (the cut one with the terminator, `\n`).
+    let mut want: Vec<Vec<u8>> = printed
+        .split_inclusive(|b| *b == b'\n')
+        .map(<[u8]>::to_vec)
+        .collect();
+    let mut got: Vec<Vec<u8>> = stored.iter().map(|r| r.data.clone()).collect();
+    for r in &stored {
+        let hex: String = Md5::digest(&r.data)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(r.partition_key, hex, "DETERMINISTIC: the MD5 of the record");
+        assert!(r.data.len() + r.partition_key.len() <= 1024 * 1024);
+    }
+    want.sort();
+    got.sort();
+    assert_eq!(got.len(), 203, "200 lines, the CRLF one, the invalid UTF-8 one, the big one");
+    assert!(got == want, "the stream holds what process printed");
+}

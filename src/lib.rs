@@ -9,7 +9,8 @@
 //! - [`event`]: the types passed between stages (file identity, record IDs, batches).
 //! - [`tail`]: discovery, inotify events, file identity and its rules, checkpoints on disk.
 //! - [`framing`]: bytes → records (lines, multi-line, headers, footers, truncation).
-//! - `java`: Java regular expressions rewritten for the `regex` crate.
+//! - [`java`]: what Java does otherwise than Rust where the Java agent's bytes depend on it
+//!   (its regular expressions, its decoding of invalid UTF-8).
 //! - [`process`]: the processor chain (`dataProcessingOptions`).
 //! - [`ec2`]: EC2 instance metadata for `ADDEC2METADATA`, refreshed in the background.
 //! - [`partition`]: partition keys.

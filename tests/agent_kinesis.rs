@@ -283,9 +283,13 @@ async fn run_sends_exactly_what_process_prints() {
         );
     }
     body.extend_from_slice(b"10.0.0.1 - - [27/Nov/2026:12:00:00 +0000] \"GET /crlf HTTP/1.1\" 200 5 \"-\" \"crlf\"\r\n");
-    body.extend_from_slice(b"2001:db8::1 - - [27/Nov/2026:12:00:00 +0000] \"GET /v6 HTTP/1.1\" 200 5 \"-\" \"v6\"\n");
+    body.extend_from_slice(
+        b"2001:db8::1 - - [27/Nov/2026:12:00:00 +0000] \"GET /v6 HTTP/1.1\" 200 5 \"-\" \"v6\"\n",
+    );
     body.extend_from_slice(b"10.0.0.2 - - [27/Nov/2026:12:00:00 +0000] \"GET /bad\xff HTTP/1.1\" 200 5 \"-\" \"\xe6\x97\"\n");
-    body.extend_from_slice(b"10.0.0.3 - - [27/Nov/2026:12:00:00 +0000] \"GET /big HTTP/1.1\" 200 5 \"-\" \"");
+    body.extend_from_slice(
+        b"10.0.0.3 - - [27/Nov/2026:12:00:00 +0000] \"GET /big HTTP/1.1\" 200 5 \"-\" \"",
+    );
     body.extend(std::iter::repeat_n(b'y', 1536 * 1024));
     body.extend_from_slice(b"\"\nnot a log line\n");
     fs::write(s.logs().join("access.log"), &body).unwrap();
@@ -337,6 +341,10 @@ async fn run_sends_exactly_what_process_prints() {
     }
     want.sort();
     got.sort();
-    assert_eq!(got.len(), 203, "200 lines, the CRLF one, the invalid UTF-8 one, the big one");
+    assert_eq!(
+        got.len(),
+        203,
+        "200 lines, the CRLF one, the invalid UTF-8 one, the big one"
+    );
     assert!(got == want, "the stream holds what process printed");
 }

@@ -607,6 +607,7 @@ fn java_agent_configuration_cases_pass() {
     let mut failures = Vec::new();
     let (mut cases, mut same, mut differ, mut values, mut skipped) = (0, 0, 0, 0, 0);
     let mut by_class: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    let check_dir = tempfile::tempdir().unwrap();
     for path in &files {
         let class = path.file_stem().unwrap().to_string_lossy().into_owned();
         for (n, line) in std::fs::read_to_string(path).unwrap().lines().enumerate() {
@@ -615,6 +616,22 @@ fn java_agent_configuration_cases_pass() {
             let at = format!("{class}:{} ({})", n + 1, case["test"]);
             let text = case["config"].to_string();
             let loaded = load_str(&text, Path::new("agent.json"));
+            // `check` says the same: exit 0 when it loads, 1 (a configuration error) if not.
+            let cfg = check_dir.path().join("agent.json");
+            std::fs::write(&cfg, &text).unwrap();
+            let status = Command::new(env!("CARGO_BIN_EXE_kinesis-tail"))
+                .arg("--configuration")
+                .arg(&cfg)
+                .arg("check")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .unwrap();
+            assert_eq!(
+                status.code(),
+                Some(if loaded.is_ok() { 0 } else { 1 }),
+                "{at}: check disagrees with the loader"
+            );
             let entry = by_class.entry(class.clone()).or_default();
             match (case["expect"].as_str().unwrap(), loaded) {
                 ("error", Err(e)) => {

@@ -439,3 +439,45 @@ pub enum LogFormat {
     /// `JSON` (extension): the line is a JSON object already.
     Json,
 }
+
+impl LogFormat {
+    /// The field names of a format (the Java agent's, plus this crate's extensions).
+    pub fn default_fields(self) -> &'static [&'static str] {
+        const COMMON: &[&str] = &[
+            "host", "ident", "authuser", "datetime", "request", "response", "bytes",
+        ];
+        const COMBINED: &[&str] = &[
+            "host", "ident", "authuser", "datetime", "request", "response", "bytes", "referer",
+            "agent",
+        ];
+        const ERROR: &[&str] = &[
+            "timestamp",
+            "module",
+            "severity",
+            "processid",
+            "threadid",
+            "client",
+            "message",
+        ];
+        const SYSLOG: &[&str] = &["timestamp", "hostname", "program", "processid", "message"];
+        const RFC5424: &[&str] = &[
+            "pri",
+            "version",
+            "timestamp",
+            "hostname",
+            "appname",
+            "procid",
+            "msgid",
+            "structureddata",
+            "message",
+        ];
+        match self {
+            LogFormat::CommonApacheLog => COMMON,
+            LogFormat::CombinedApacheLog => COMBINED,
+            LogFormat::ApacheErrorLog => ERROR,
+            LogFormat::Syslog | LogFormat::Rfc3339Syslog => SYSLOG,
+            LogFormat::Rfc5424Syslog => RFC5424,
+            LogFormat::Json => &[],
+        }
+    }
+}

@@ -1568,7 +1568,7 @@ fn processor(c: &mut Checker, i: usize, v: &Value) -> Option<ProcessorConfig> {
             // As the Java agent: without matchPattern, names replace a Java format's
             // fields one for one.
             if let (None, Some(names), Some(f)) = (&match_pattern, &custom_field_names, format) {
-                let n = crate::process::default_fields(f).len();
+                let n = f.default_fields().len();
                 let java_format = !matches!(f, LogFormat::Rfc5424Syslog | LogFormat::Json);
                 if java_format && names.len() != n {
                     c.error(

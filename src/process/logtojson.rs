@@ -150,45 +150,6 @@ fn default_pattern(format: LogFormat) -> Option<String> {
     })
 }
 
-/// The field names of a format (Java's, plus this crate's extensions).
-pub fn default_fields(format: LogFormat) -> &'static [&'static str] {
-    const COMMON: &[&str] = &[
-        "host", "ident", "authuser", "datetime", "request", "response", "bytes",
-    ];
-    const COMBINED: &[&str] = &[
-        "host", "ident", "authuser", "datetime", "request", "response", "bytes", "referer", "agent",
-    ];
-    const ERROR: &[&str] = &[
-        "timestamp",
-        "module",
-        "severity",
-        "processid",
-        "threadid",
-        "client",
-        "message",
-    ];
-    const SYSLOG: &[&str] = &["timestamp", "hostname", "program", "processid", "message"];
-    const RFC5424: &[&str] = &[
-        "pri",
-        "version",
-        "timestamp",
-        "hostname",
-        "appname",
-        "procid",
-        "msgid",
-        "structureddata",
-        "message",
-    ];
-    match format {
-        LogFormat::CommonApacheLog => COMMON,
-        LogFormat::CombinedApacheLog => COMBINED,
-        LogFormat::ApacheErrorLog => ERROR,
-        LogFormat::Syslog | LogFormat::Rfc3339Syslog => SYSLOG,
-        LogFormat::Rfc5424Syslog => RFC5424,
-        LogFormat::Json => &[],
-    }
-}
-
 #[derive(Debug)]
 enum Parser {
     /// The record is a JSON object.
@@ -275,12 +236,13 @@ impl LogToJson {
                 .enumerate()
                 .map(|(i, n)| n.map_or_else(|| format!("field{}", i + 1), str::to_owned))
                 .collect(),
-            (None, None) => default_fields(format)
+            (None, None) => format
+                .default_fields()
                 .iter()
                 .map(|s| (*s).to_owned())
                 .collect(),
         };
-        let default_len = default_fields(format).len();
+        let default_len = format.default_fields().len();
         // The fast parser fills the default fields; custom names of another count go
         // through the pattern only.
         let fast_apache = fast_apache.filter(|_| names.len() == default_len);

@@ -47,7 +47,6 @@ use std::fmt;
 
 pub use cli::{run_process, run_process_with};
 pub(crate) use json::write_valid_str;
-pub use logtojson::default_fields;
 pub use record::{Made, RecordMaker};
 
 use crate::config::{FlowConfig, JsonFormat, OnParseError, ProcessorConfig};

@@ -29,6 +29,11 @@
 //! Timeouts: `connectionTimeoutMillis` is the TCP/TLS connect timeout;
 //! `socketTimeoutMillis` bounds each read and each attempt of an operation.
 //!
+//! Retries: the Kinesis and Firehose clients make one attempt per call; the sinks retry
+//! what failed (failed entries only, full-jitter backoff between `retryInitialBackoffMillis`
+//! and `retryMaxBackoffMillis`), so that there is one retry policy, every failure is
+//! counted, and shutdown is not held up by the SDK's own attempts.
+//!
 //! `maxConnections` is not applied: the SDK's connection pool has no cap on connections
 //! per host, and the number of requests in flight is already bounded per flow by
 //! `maxInFlightRequests`.
@@ -285,20 +290,30 @@ fn looks_like_region(s: &str) -> bool {
         && parts[0].chars().all(|c| c.is_ascii_lowercase())
 }
 
-/// A Kinesis Data Streams client for `kinesis.*`.
+/// A Kinesis Data Streams client for `kinesis.*`: no retries of its own (the sink retries
+/// what failed, once, with its own backoff; see [`crate::sink::retry`]) and no stalled-
+/// stream protection (the agent's timeouts bound every attempt, and the protection's
+/// throughput checks cost CPU on every request while it waits).
 pub fn kinesis_client(config: &Config, base: &SdkConfig) -> aws_sdk_kinesis::Client {
-    let mut b =
-        aws_sdk_kinesis::config::Builder::from(base).region(service_region(&config.kinesis, base));
+    use aws_sdk_kinesis::config::{retry::RetryConfig, StalledStreamProtectionConfig};
+    let mut b = aws_sdk_kinesis::config::Builder::from(base)
+        .region(service_region(&config.kinesis, base))
+        .retry_config(RetryConfig::disabled())
+        .stalled_stream_protection(StalledStreamProtectionConfig::disabled());
     if let Some(ep) = &config.kinesis.endpoint {
         b = b.endpoint_url(ep.clone());
     }
     aws_sdk_kinesis::Client::from_conf(b.build())
 }
 
-/// A Firehose client for `firehose.*`.
+/// A Firehose client for `firehose.*`, without retries or stalled-stream protection of
+/// its own (see [`kinesis_client`]).
 pub fn firehose_client(config: &Config, base: &SdkConfig) -> aws_sdk_firehose::Client {
+    use aws_sdk_firehose::config::{retry::RetryConfig, StalledStreamProtectionConfig};
     let mut b = aws_sdk_firehose::config::Builder::from(base)
-        .region(service_region(&config.firehose, base));
+        .region(service_region(&config.firehose, base))
+        .retry_config(RetryConfig::disabled())
+        .stalled_stream_protection(StalledStreamProtectionConfig::disabled());
     if let Some(ep) = &config.firehose.endpoint {
         b = b.endpoint_url(ep.clone());
     }

@@ -602,3 +602,54 @@ async fn resharding_reloads_the_shard_map() {
     want.sort();
     assert_eq!(kept, want, "records lost for a KCL consumer");
 }
+
+/// One retry policy: the SDK makes one attempt per call, so every HTTP 500 the
+/// destination answers reaches the sink, is counted as a service error and retried with
+/// the flow's own backoff (with the SDK's retries on, three attempts hid two of them).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_failed_request_is_the_sinks_to_retry() {
+    let Some(moto) = Moto::start() else { return };
+    init_logging();
+    let client = kinesis(&moto.endpoint);
+    create_stream(&client, "onepolicy", 1).await;
+    let proxy = Arc::new(Proxy::start(&moto.endpoint).await);
+    let cfg = config(&proxy.endpoint);
+    let mut f = flow(Destination::KinesisStream("onepolicy".into()));
+    f.retry_initial_backoff = Duration::from_millis(20);
+    f.retry_max_backoff = Duration::from_millis(50);
+    let stats = stats();
+    let sink = Sink::new(&cfg, &f, stats.clone()).await.unwrap();
+    assert_eq!(sink.preflight().await, None);
+    let (before, _, _) = proxy.counts();
+    proxy.set_faults(Faults {
+        http_500_share: 1.0,
+        ..Faults::default()
+    });
+    let recs = records(20, "onepolicy");
+    let bs = batches(&recs, 20);
+    let healer = {
+        let proxy = Arc::clone(&proxy);
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(600)).await;
+            proxy.set_faults(Faults::default());
+        })
+    };
+    deliver_all(&sink, &bs).await;
+    healer.await.unwrap();
+    let (requests, http_500s, _) = proxy.counts();
+    assert!(
+        http_500s >= 3,
+        "{http_500s} HTTP 500s: the outage was not seen"
+    );
+    assert_eq!(
+        FlowStats::get(&stats.service_errors),
+        http_500s,
+        "each HTTP 500 is one failure the sink saw"
+    );
+    assert_eq!(
+        requests - before,
+        http_500s + 1,
+        "one request per attempt: the failed ones, then the one that delivered"
+    );
+    assert_eq!(FlowStats::get(&stats.records_sent), 20);
+}

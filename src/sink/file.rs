@@ -29,16 +29,15 @@ fn test_write_fails() -> bool {
 #[derive(Debug)]
 pub struct FileSink {
     target: OutputTarget,
-    out: Mutex<Output>,
+    /// The file (`None`: standard output), shared with the blocking writes.
+    file: Option<Arc<File>>,
+    /// Held while a batch is written, so that batches never interleave.
+    writing: Arc<Mutex<()>>,
+    /// A buffer of an earlier batch, kept for its capacity.
+    spare: Mutex<Vec<u8>>,
     initial_backoff: Duration,
     max_backoff: Duration,
     stats: Arc<FlowStats>,
-}
-
-#[derive(Debug)]
-struct Output {
-    file: Option<File>,
-    buf: Vec<u8>,
 }
 
 impl FileSink {
@@ -51,38 +50,59 @@ impl FileSink {
     ) -> anyhow::Result<Self> {
         let file = match target {
             OutputTarget::Stdout => None,
-            OutputTarget::Path(p) => Some(
+            OutputTarget::Path(p) => Some(Arc::new(
                 OpenOptions::new()
                     .create(true)
                     .append(true)
                     .open(p)
                     .map_err(|e| anyhow::anyhow!("cannot open outputFile {}: {e}", p.display()))?,
-            ),
+            )),
         };
         Ok(FileSink {
             target: target.clone(),
-            out: Mutex::new(Output {
-                file,
-                buf: Vec::new(),
-            }),
+            file,
+            writing: Arc::new(Mutex::new(())),
+            spare: Mutex::new(Vec::new()),
             initial_backoff,
             max_backoff,
             stats,
         })
     }
 
-    /// Writes every record of `batch`, each followed by `\n`.
+    /// Writes every record of `batch` as it is (each with its terminator). The write
+    /// itself runs on the runtime's blocking threads: a slow disk or a full pipe on
+    /// standard output never holds a worker thread that other flows' deliveries need.
     pub async fn deliver(&self, batch: &Batch) {
         if batch.is_empty() {
             return;
         }
+        let mut buf = std::mem::take(&mut *self.spare.lock().unwrap_or_else(|p| p.into_inner()));
+        buf.clear();
+        buf.reserve(batch.data.len());
+        for i in 0..batch.len() {
+            buf.extend_from_slice(batch.record(i));
+        }
+        let bytes = buf.len() as u64;
         let mut backoff = self.initial_backoff;
         loop {
             FlowStats::add(&self.stats.record_send_attempts, batch.len() as u64);
-            match self.write(batch) {
-                Ok(bytes) => {
+            let file = self.file.clone();
+            let writing = Arc::clone(&self.writing);
+            let (result, back) = match tokio::task::spawn_blocking(move || {
+                let r = write_out(file.as_deref(), &writing, &buf);
+                (r, buf)
+            })
+            .await
+            {
+                Ok(done) => done,
+                Err(e) => (Err(std::io::Error::other(e.to_string())), Vec::new()),
+            };
+            buf = back;
+            match result {
+                Ok(()) => {
                     FlowStats::add(&self.stats.records_sent, batch.len() as u64);
                     FlowStats::add(&self.stats.bytes_sent, bytes);
+                    *self.spare.lock().unwrap_or_else(|p| p.into_inner()) = buf;
                     return;
                 }
                 Err(e) => {
@@ -96,33 +116,34 @@ impl FileSink {
                     );
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(self.max_backoff);
+                    if buf.len() as u64 != bytes {
+                        // The blocking task was lost with the buffer: build it again.
+                        buf.clear();
+                        for i in 0..batch.len() {
+                            buf.extend_from_slice(batch.record(i));
+                        }
+                    }
                 }
             }
         }
     }
+}
 
-    fn write(&self, batch: &Batch) -> std::io::Result<u64> {
-        #[cfg(debug_assertions)]
-        if test_write_fails() {
-            return Err(std::io::Error::other(format!(
-                "failed by {TEST_FAIL_WRITES_ENV}"
-            )));
+/// Writes `buf` to `file` (standard output when `None`), whole, under `writing`.
+fn write_out(file: Option<&File>, writing: &Mutex<()>, buf: &[u8]) -> std::io::Result<()> {
+    #[cfg(debug_assertions)]
+    if test_write_fails() {
+        return Err(std::io::Error::other(format!(
+            "failed by {TEST_FAIL_WRITES_ENV}"
+        )));
+    }
+    let _whole = writing.lock().unwrap_or_else(|p| p.into_inner());
+    match file {
+        Some(mut f) => f.write_all(buf),
+        None => {
+            let mut stdout = std::io::stdout().lock();
+            stdout.write_all(buf)?;
+            stdout.flush()
         }
-        let mut out = self.out.lock().unwrap_or_else(|p| p.into_inner());
-        let Output { file, buf } = &mut *out;
-        buf.clear();
-        buf.reserve(batch.data.len());
-        for i in 0..batch.len() {
-            buf.extend_from_slice(batch.record(i));
-        }
-        match file {
-            Some(f) => f.write_all(buf)?,
-            None => {
-                let mut stdout = std::io::stdout().lock();
-                stdout.write_all(buf)?;
-                stdout.flush()?;
-            }
-        }
-        Ok(batch.data.len() as u64)
     }
 }

@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::process::json::{encoded_key, write_str};
+use crate::json::{encoded_key, write_datetime, write_str};
 
 /// Connection timeout of one request (the link-local service answers in milliseconds).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
@@ -134,7 +134,7 @@ impl Ec2Metadata {
         this
     }
 
-    /// Makes `self` the handle that [`crate::process::Chain::new`] uses.
+    /// Makes `self` the handle that the processor chain (`Chain::new`) uses.
     /// Returns false when one was installed already (that one stays).
     pub fn install_global(self) -> bool {
         GLOBAL.set(self).is_ok()
@@ -356,7 +356,7 @@ fn fetch(endpoint: &str) -> Result<Vec<Field>, Ec2Error> {
         .unwrap_or_default()
         .as_secs();
     let mut ts = vec![b'"'];
-    crate::process::metadata::write_datetime(&mut ts, now);
+    write_datetime(&mut ts, now);
     ts.extend_from_slice(b"+0000\"");
     fields.push((encoded_key("metadataTimestamp"), ts));
     Ok(fields)

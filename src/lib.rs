@@ -11,7 +11,9 @@
 //! - [`framing`]: bytes → records (lines, multi-line, headers, footers, truncation).
 //! - [`java`]: what Java does otherwise than Rust where the Java agent's bytes depend on it
 //!   (its regular expressions, its decoding of invalid UTF-8).
-//! - [`process`]: the processor chain (`dataProcessingOptions`).
+//! - [`json`]: JSON text as Jackson writes it, and timestamps; shared by the processors,
+//!   the sinks, the metrics and `ec2`.
+//! - [`process`]: the processor chain (`dataProcessingOptions`) and the record as sent.
 //! - [`ec2`]: EC2 instance metadata for `ADDEC2METADATA`, refreshed in the background.
 //! - [`partition`]: partition keys.
 //! - [`pipeline`]: one flow's reader thread: the file loop (rotation, copies, recovery at
@@ -35,6 +37,7 @@ pub mod ec2;
 pub mod event;
 pub mod framing;
 pub mod java;
+pub mod json;
 pub mod md5many;
 pub mod metrics;
 pub mod notify;

@@ -1,4 +1,4 @@
-//! Bad input and secrets (issue 9): whatever the files hold, every valid line arrives and
+//! Bad input and secrets: whatever the files hold, every valid line arrives and
 //! nothing hangs; credentials never reach a log line.
 
 mod common;

@@ -109,7 +109,7 @@ const JAVA_NAMES: [&str; 5] = [
 
 // ------------------------------------------------------------------ CloudWatch
 
-/// Issue 6: `list_metrics` shows the five Java names with the right `Destination`
+/// `list_metrics` shows the five Java names with the right `Destination`
 /// values; the `RecordsSent` sum equals the records sent. The Kinesis and Firehose
 /// sinks are not exercised here: the counters they move are set by the test, and the
 /// publisher runs as the daemon runs it (`metrics::spawn`, flushed at shutdown).
@@ -192,7 +192,7 @@ async fn cloudwatch_failures_are_retried_at_the_next_flush() {
     assert_eq!(sums["RecordsSent"]["KinesisStream:s1"], 75.0, "{sums}");
 }
 
-/// Issue 6, end to end: the agent ships lines to a Kinesis stream and a Firehose
+/// End to end: the agent ships lines to a Kinesis stream and a Firehose
 /// delivery stream in moto and reports to moto's CloudWatch; `list_metrics` shows the
 /// five Java names for both destinations, and the `RecordsSent` and `BytesSent` sums
 /// equal what the destinations acknowledged.
@@ -589,7 +589,7 @@ flows:
     observers.shutdown().await;
 }
 
-/// Issue 6: `/health` turns 503 when the destination is down with data pending, and
+/// `/health` turns 503 when the destination is down with data pending, and
 /// back to 200 after. The whole agent ships to Kinesis (moto) through a proxy that
 /// closes every connection for a few seconds.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,4 +1,4 @@
-//! Issue 9: the whole agent (the real binary) shipping to Kinesis in moto through the fault
+//! Reliability: the whole agent (the real binary) shipping to Kinesis in moto through the fault
 //! proxy while the destination is down for a minute, and while it throttles 90 % of the
 //! entries for 30 s. Every line must arrive (checked by sequence number, read back from
 //! the stream); the figures asked for (read progress and memory during the outage, throttle

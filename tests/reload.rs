@@ -1,4 +1,4 @@
-//! SIGHUP reload through the real binary (issue 7).
+//! SIGHUP reload through the real binary.
 
 mod common;
 

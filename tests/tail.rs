@@ -183,7 +183,7 @@ fn restart_resumes_by_identity_even_after_a_rename() {
     );
 }
 
-/// Issue 9, found by the crash torture test: while the agent was stopped, its file was
+/// Found by the crash torture test: while the agent was stopped, its file was
 /// copytruncated and then renamed out of the pattern (two rotations). The unread rest of
 /// the checkpointed content is in the copy, and the renamed file holds lines written after
 /// the truncation, which no checkpoint knew of: both are shipped, nothing twice.
@@ -536,7 +536,7 @@ enum DiskTrouble {
     ReadOnly,
 }
 
-/// Issue 9: the checkpoint directory is a real filesystem that fills up or turns
+/// The checkpoint directory is a real filesystem that fills up or turns
 /// read-only while the agent runs. Shipping goes on; the failure is logged once, naming
 /// the checkpoint file and the errno; the checkpoint on disk stays the last whole one; and
 /// once the filesystem is writable again the checkpoint catches up within seconds.

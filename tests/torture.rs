@@ -1,8 +1,8 @@
-//! The tailing torture test (issue 3): a writer at ≥ 5,000 lines/s rotating every 1–3 s,
+//! The tailing torture test: a writer at ≥ 5,000 lines/s rotating every 1–3 s,
 //! alternating rename+create and copytruncate, while the agent is killed with SIGKILL and
 //! restarted. Every line must arrive; duplicates are counted and reported.
 //!
-//! Issue 9: at least 20 kills, half of them inside a checkpoint write (see the comment at
+//! At least 20 kills, half of them inside a checkpoint write (see the comment at
 //! the kill loop for how they are made to land there); duplicates are reported per kill.
 
 mod common;

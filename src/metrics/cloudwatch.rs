@@ -438,7 +438,7 @@ async fn instance_id(endpoint: String) -> String {
     let fetched = tokio::task::spawn_blocking(move || {
         let md = crate::ec2::Ec2Metadata::new(&endpoint);
         md.refresh().map_err(|e| e.to_string())?;
-        let key = crate::process::json::encoded_key("instanceId");
+        let key = crate::json::encoded_key("instanceId");
         let (_, fields) = md.snapshot();
         fields
             .and_then(|f| f.iter().find(|(k, _)| *k == key).map(|(_, v)| v.clone()))

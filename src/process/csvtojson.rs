@@ -20,7 +20,7 @@ use std::io::Read;
 
 use regex::Regex;
 
-use super::json::{encoded_key, Obj};
+use crate::json::{encoded_key, Obj};
 
 /// The byte that ends a row for the parser. NUL rather than `\n`, so that newlines of a
 /// multi-line record stay inside their field.

@@ -45,8 +45,8 @@
 
 use regex::{CaptureLocations, Regex};
 
-use super::json::{encoded_key, Fields, Obj};
 use crate::config::LogFormat;
+use crate::json::{encoded_key, Fields, Obj};
 
 const PRI: &str = r"(?:<\d{1,3}>)?";
 /// A double-quoted field's content, with `\"` escapes.

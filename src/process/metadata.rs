@@ -1,5 +1,4 @@
-//! `ADDMETADATA`: wraps a record into `{"ts":...,"metadata":...,"data":...}`, and the UTC
-//! time formatting the processors share.
+//! `ADDMETADATA`: wraps a record into `{"ts":...,"metadata":...,"data":...}`.
 //!
 //! `ts` (only with `timestamp: true`) is the processing time, ISO 8601 UTC with
 //! milliseconds: `2026-11-27T12:00:00.000Z`. `metadata` is the configured value as JSON.
@@ -9,7 +8,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::json::{encoded_key, Obj};
+use crate::json::{encoded_key, write_datetime, Obj};
 
 /// One `ADDMETADATA` step.
 #[derive(Debug)]
@@ -31,7 +30,7 @@ pub(crate) struct AddMetadata {
 impl AddMetadata {
     pub(crate) fn new(metadata: &serde_json::Value, timestamp: bool, nest_objects: bool) -> Self {
         AddMetadata {
-            metadata: super::json::java_value(metadata),
+            metadata: crate::json::java_value(metadata),
             timestamp,
             nest_objects,
             cached_secs: u64::MAX,
@@ -91,62 +90,9 @@ impl AddMetadata {
     }
 }
 
-/// The civil date (year, month, day) of a day count since 1970-01-01 (proleptic
-/// Gregorian), by the usual era arithmetic.
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
-}
-
-/// Writes `YYYY-MM-DDTHH:MM:SS` (UTC) of `secs` since the epoch.
-pub(crate) fn write_datetime(out: &mut Vec<u8>, secs: u64) {
-    let (y, mo, d) = civil_from_days((secs / 86_400) as i64);
-    let s = secs % 86_400;
-    let two = |out: &mut Vec<u8>, v: u32| {
-        out.push(b'0' + (v / 10) as u8);
-        out.push(b'0' + (v % 10) as u8);
-    };
-    let y = y as u32;
-    two(out, y / 100);
-    two(out, y % 100);
-    out.push(b'-');
-    two(out, mo);
-    out.push(b'-');
-    two(out, d);
-    out.push(b'T');
-    two(out, (s / 3600) as u32);
-    out.push(b':');
-    two(out, (s / 60 % 60) as u32);
-    out.push(b':');
-    two(out, (s % 60) as u32);
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn fmt(secs: u64) -> String {
-        let mut v = Vec::new();
-        write_datetime(&mut v, secs);
-        String::from_utf8(v).unwrap()
-    }
-
-    #[test]
-    fn formats_utc_dates() {
-        assert_eq!(fmt(0), "1970-01-01T00:00:00");
-        assert_eq!(fmt(951_782_400), "2000-02-29T00:00:00");
-        assert_eq!(fmt(1_795_780_800), "2026-11-27T12:00:00");
-        assert_eq!(fmt(4_107_542_399), "2100-02-28T23:59:59");
-        assert_eq!(fmt(253_402_300_799), "9999-12-31T23:59:59");
-    }
 
     #[test]
     fn wraps_text_and_objects() {

@@ -1,7 +1,8 @@
 //! The processor chain (`dataProcessingOptions`): one record in, at most one record out.
 //!
-//! Owns: the processors (one file each), the JSON they write, record IDs in JSON records,
-//! and the `process` subcommand's loop ([`run_process`]). Does not own: framing (see
+//! Owns: the processors (one file each), record IDs in JSON records, the record as sent
+//! ([`RecordMaker`]: chain, key, truncation) and the `process` subcommand's loop
+//! ([`run_process`]). The JSON they write is [`crate::json`]'s. Does not own: framing (see
 //! `framing`), counting (the caller counts what [`Outcome`] tells), partition keys.
 //!
 //! # How a record flows: as in the Java agent
@@ -37,25 +38,23 @@ mod add_ec2;
 mod brackets;
 mod cli;
 mod csvtojson;
-pub(crate) mod json;
 mod logtojson;
-pub(crate) mod metadata;
+mod metadata;
 mod record;
 mod singleline;
 
 use std::fmt;
 
 pub use cli::{run_process, run_process_with};
-pub(crate) use json::write_valid_str;
 pub use record::{Made, RecordMaker};
 
 use crate::config::{FlowConfig, JsonFormat, OnParseError, ProcessorConfig};
 use crate::ec2::Ec2Metadata;
 use crate::event::RecordId;
 
+use crate::json::{self, Direct, Obj};
 use add_ec2::AddEc2;
 use csvtojson::CsvToJson;
-use json::{Direct, Obj};
 use logtojson::LogToJson;
 use metadata::AddMetadata;
 use singleline::SingleLine;

@@ -18,8 +18,8 @@ use crate::config::{
     FIREHOSE_MAX_RECORD_BYTES,
 };
 use crate::event::Batch;
+use crate::json::write_valid_str;
 use crate::metrics::FlowStats;
-use crate::process::write_valid_str;
 
 /// Delivers batches to one Firehose delivery stream.
 #[derive(Debug)]

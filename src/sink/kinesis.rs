@@ -33,8 +33,8 @@ use crate::config::{
     KINESIS_MAX_RECORD_BYTES,
 };
 use crate::event::Batch;
+use crate::json::write_valid_str;
 use crate::metrics::FlowStats;
-use crate::process::write_valid_str;
 
 /// The shard map is reloaded at least this often (resharding is also detected from the
 /// shard IDs in `PutRecords` responses).

@@ -54,17 +54,13 @@ pub fn init_logging() {
 }
 
 /// The test venv (moto, boto3, aws-kinesis-agg): `KT_MOTO_SERVER` names the moto_server
-/// binary; else `.venv-test` of this crate; else `/work/main/.venv-test`.
+/// binary; else `.venv-test` of this crate (`scripts/setup-venv.sh` makes it).
 pub fn moto_server_binary() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("KT_MOTO_SERVER") {
         return Some(PathBuf::from(p));
     }
     let local = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv-test/bin/moto_server");
-    if local.exists() {
-        return Some(local);
-    }
-    let shared = PathBuf::from("/work/main/.venv-test/bin/moto_server");
-    shared.exists().then_some(shared)
+    local.exists().then_some(local)
 }
 
 /// The python of the venv that holds moto_server.

@@ -4,6 +4,7 @@
 //!
 //! # Layout
 //!
+//! - [`cli`]: the `process` and `check` subcommands (argument parsing is `main.rs`'s).
 //! - [`config`]: raw file → validated [`config::Config`] (YAML, Java `agent.json`).
 //! - [`daemon`]: wiring only: one pipeline per flow, bounded channels, ordered shutdown.
 //! - [`event`]: the types passed between stages (file identity, record IDs, batches).
@@ -31,6 +32,7 @@
 pub mod ack;
 pub mod aggregate;
 pub mod aws;
+pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod ec2;

@@ -69,8 +69,7 @@ fn main() -> ExitCode {
     match cli.command.unwrap_or(Command::Run) {
         Command::Check => match load(&path) {
             Ok(loaded) => {
-                print!("{}", loaded.config.describe());
-                println!("configuration OK: {}", path.display());
+                print!("{}", kinesis_tail::cli::check_report(&loaded, &path));
                 ExitCode::SUCCESS
             }
             Err(code) => code,
@@ -92,7 +91,7 @@ fn main() -> ExitCode {
             let stats = kinesis_tail::metrics::FlowStats::default();
             let stdin = std::io::stdin();
             let stdout = std::io::stdout();
-            match kinesis_tail::process::run_process(f, stdin.lock(), stdout.lock(), &stats) {
+            match kinesis_tail::cli::run_process(f, stdin.lock(), stdout.lock(), &stats) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
                 Err(e) => {

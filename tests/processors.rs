@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use kinesis_tail::cli::run_process;
 use kinesis_tail::config::{
     Destination, FlowConfig, InitialPosition, JsonFormat, LogFormat, OnParseError, OutputTarget,
     ProcessorConfig,
@@ -17,7 +18,7 @@ use kinesis_tail::ec2::Ec2Metadata;
 use kinesis_tail::event::{FileKey, RecordId};
 use kinesis_tail::framing::{FrameEvent, Framer};
 use kinesis_tail::metrics::FlowStats;
-use kinesis_tail::process::{run_process, Chain, Outcome};
+use kinesis_tail::process::{Chain, Outcome};
 use proptest::prelude::*;
 use serde_json::{json, Value};
 

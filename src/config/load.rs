@@ -1,23 +1,22 @@
-//! Loading: file → raw values → validated [`Config`], and [`Config::describe`].
+//! Loading: file → raw values → validated [`Config`].
 //!
 //! [`load`] reads the main file, then every `conf.d/*.yaml` (also `*.yml`, `*.json`) and
 //! every Java-agent `agent.d/*.json` in the main file's directory, sorted by file name
 //! (`conf.d/` first): their `flows` are appended to the main file's, any other key in them
-//! is a warning. Parsing is `raw.rs` (YAML, or JSON with comments), checking is
-//! `validate.rs`, `${VAR}` expansion is `expand.rs`. Every error of every file is returned
+//! is a warning. Parsing is `raw.rs` (YAML, or JSON with comments), checking starts in
+//! `top.rs`, `${VAR}` expansion is `expand.rs`. Every error of every file is returned
 //! at once; nothing here panics, whatever the input.
 //!
 //! Not here: reloading on SIGHUP (the daemon calls [`load`] again) and anything that needs
 //! the network (stream limits are learned by the sinks' preflight).
 
-use std::fmt;
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use super::error::{ConfigError, ConfigErrors, Diag, Warning};
 use super::expand::Env;
 use super::raw::{self, Doc};
-use super::validate::{self, Diag};
-use super::{Aggregation, Config, JsonFormat, LogFormat, PartitionKeyOption, ProcessorConfig};
+use super::top;
+use super::Config;
 
 /// A loaded configuration and the warnings found on the way.
 #[derive(Debug)]
@@ -27,71 +26,6 @@ pub struct Loaded {
     /// Unknown keys (with the closest known key), Java-only keys that are ignored, ...
     pub warnings: Vec<Warning>,
 }
-
-/// Something worth telling the operator that does not stop the agent.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Warning {
-    /// The file it was found in.
-    pub file: PathBuf,
-    /// The message, naming the key.
-    pub message: String,
-}
-
-impl fmt::Display for Warning {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.file.display(), self.message)
-    }
-}
-
-/// One configuration error.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError {
-    /// The file.
-    pub file: PathBuf,
-    /// 1-based line and column, where the parser gives them.
-    pub location: Option<(usize, usize)>,
-    /// 0-based flow index in the resolved list, for flow keys.
-    pub flow: Option<usize>,
-    /// The key, dotted as in the file (`flows[2].maxBufferAgeMillis` is `flow: Some(2)`,
-    /// `key: Some("maxBufferAgeMillis")`).
-    pub key: Option<String>,
-    /// What is wrong and what is allowed.
-    pub message: String,
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.file.display())?;
-        if let Some((l, c)) = self.location {
-            write!(f, ":{l}:{c}")?;
-        }
-        if let Some(i) = self.flow {
-            write!(f, ": flows[{i}]")?;
-        }
-        if let Some(k) = &self.key {
-            write!(f, ": {k}")?;
-        }
-        write!(f, ": {}", self.message)
-    }
-}
-
-/// Every error found, reported at once.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigErrors(pub Vec<ConfigError>);
-
-impl fmt::Display for ConfigErrors {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, e) in self.0.iter().enumerate() {
-            if i > 0 {
-                writeln!(f)?;
-            }
-            write!(f, "{e}")?;
-        }
-        Ok(())
-    }
-}
-
-impl std::error::Error for ConfigErrors {}
 
 /// Loads `path`, then the `flows` of `conf.d/*.yaml` and `agent.d/*` beside it.
 pub fn load(path: &Path) -> Result<Loaded, ConfigErrors> {
@@ -139,7 +73,7 @@ fn finish(
     env: Env,
     mut diag: Diag,
 ) -> Result<Loaded, ConfigErrors> {
-    let config = validate::validate(main, extras, env, &mut diag);
+    let config = top::validate(main, extras, env, &mut diag);
     match config {
         Some(config) if diag.errors.is_empty() => Ok(Loaded {
             config,
@@ -212,288 +146,15 @@ fn drop_in_files(dir: &Path, extensions: &[&str], diag: &mut Diag) -> Vec<PathBu
     files
 }
 
-fn ms(d: std::time::Duration) -> String {
-    format!("{} ms", d.as_millis())
-}
-
-fn or_default(v: &Option<String>) -> &str {
-    v.as_deref().unwrap_or("(default)")
-}
-
-fn describe_processor(
-    p: &ProcessorConfig,
-    sources: &std::collections::HashMap<String, String>,
-) -> String {
-    match p {
-        ProcessorConfig::SingleLine {
-            no_trim,
-            escape_new_line,
-        } => {
-            let mut opts = Vec::new();
-            if *no_trim {
-                opts.push("NO_TRIM");
-            }
-            if *escape_new_line {
-                opts.push("ESCAPE_NEW_LINE");
-            }
-            if opts.is_empty() {
-                "SINGLELINE".to_string()
-            } else {
-                format!("SINGLELINE parseOptions={}", opts.join(","))
-            }
-        }
-        ProcessorConfig::CsvToJson {
-            field_names,
-            delimiter,
-            quoted,
-            json_format,
-        } => format!(
-            "CSVTOJSON customFieldNames={} delimiter={delimiter:?}{}{}",
-            field_names.join(","),
-            if *quoted { " quoted" } else { "" },
-            json_format_note(*json_format)
-        ),
-        ProcessorConfig::LogToJson {
-            format,
-            match_pattern,
-            custom_field_names,
-            lenient,
-            json_format,
-        } => {
-            let mut s = format!("LOGTOJSON logFormat={}", log_format_name(*format));
-            if *lenient {
-                s.push_str(" lenient");
-            }
-            s.push_str(&json_format_note(*json_format));
-            if let Some(re) = match_pattern {
-                let written = sources.get(re.as_str()).map_or(re.as_str(), String::as_str);
-                let _ = write!(s, " matchPattern={written:?}");
-            }
-            if let Some(names) = custom_field_names {
-                let _ = write!(s, " customFieldNames={}", names.join(","));
-            }
-            s
-        }
-        ProcessorConfig::AddMetadata {
-            metadata,
-            timestamp,
-            nest_objects,
-            json_format,
-        } => format!(
-            "ADDMETADATA metadata={metadata} timestamp={timestamp}{}{}",
-            if *nest_objects { " nestObjects" } else { "" },
-            json_format_note(*json_format)
-        ),
-        ProcessorConfig::AddBrackets => "ADDBRACKETS".to_string(),
-        ProcessorConfig::AddEc2Metadata { ttl } => {
-            format!("ADDEC2METADATA metadataTTL={}s", ttl.as_secs())
-        }
-    }
-}
-
-fn json_format_note(f: Option<JsonFormat>) -> String {
-    match f {
-        Some(JsonFormat::PrettyPrint) => " jsonFormat=PRETTYPRINT".to_string(),
-        Some(JsonFormat::Compact) => " jsonFormat=COMPACT".to_string(),
-        None => String::new(),
-    }
-}
-
-fn log_format_name(f: LogFormat) -> &'static str {
-    match f {
-        LogFormat::CommonApacheLog => "COMMONAPACHELOG",
-        LogFormat::CombinedApacheLog => "COMBINEDAPACHELOG",
-        LogFormat::ApacheErrorLog => "APACHEERRORLOG",
-        LogFormat::Syslog => "SYSLOG",
-        LogFormat::Rfc3339Syslog => "RFC3339SYSLOG",
-        LogFormat::Rfc5424Syslog => "RFC5424SYSLOG",
-        LogFormat::Json => "JSON",
-    }
-}
-
-fn partition_key_name(p: &PartitionKeyOption) -> String {
-    match p {
-        PartitionKeyOption::Random => "RANDOM".to_string(),
-        PartitionKeyOption::Deterministic => "DETERMINISTIC".to_string(),
-        PartitionKeyOption::Constant(k) => format!("CONSTANT:{k}"),
-        PartitionKeyOption::JsonField(f) => format!("JSONFIELD:{f}"),
-        PartitionKeyOption::Regex(r) => format!("REGEX:{}", r.as_str()),
-    }
-}
-
-impl Config {
-    /// What `check` prints: every resolved flow (pattern, destination, processors, buffer
-    /// limits) and the checkpoint file. Never prints a secret.
-    pub fn describe(&self) -> String {
-        let mut s = String::new();
-        // Writing to a String cannot fail.
-        let _ = self.write_description(&mut s);
-        s
-    }
-
-    fn write_description(&self, s: &mut String) -> fmt::Result {
-        writeln!(s, "configuration: {}", self.source.display())?;
-        writeln!(s, "{} flow(s)", self.flows.len())?;
-        for f in &self.flows {
-            writeln!(s)?;
-            writeln!(s, "flows[{}]: {}", f.index, f.file_pattern)?;
-            writeln!(s, "  destination:        {}", f.destination)?;
-            writeln!(
-                s,
-                "  partition key:      {}",
-                partition_key_name(&f.partition_key)
-            )?;
-            let position = match f.initial_position {
-                super::InitialPosition::StartOfFile => "START_OF_FILE",
-                super::InitialPosition::EndOfFile => "END_OF_FILE",
-            };
-            writeln!(s, "  initial position:   {position}")?;
-            let aggregation = match f.aggregation {
-                Aggregation::None => "NONE",
-                Aggregation::Kpl => "KPL",
-            };
-            match f.aggregated_record_size_bytes {
-                Some(n) => writeln!(
-                    s,
-                    "  aggregation:        {aggregation} (aggregatedRecordSizeBytes {n})"
-                )?,
-                None => writeln!(s, "  aggregation:        {aggregation}")?,
-            }
-            let written = |p: &str| {
-                f.pattern_sources
-                    .get(p)
-                    .cloned()
-                    .unwrap_or_else(|| p.to_string())
-            };
-            if let Some(re) = &f.multi_line_start_pattern {
-                writeln!(s, "  multi-line start:   {:?}", written(re.as_str()))?;
-            }
-            if f.skip_header_lines > 0 {
-                writeln!(s, "  skip header lines:  {}", f.skip_header_lines)?;
-            }
-            if let Some(re) = &f.file_footer_pattern {
-                writeln!(s, "  file footer:        {:?}", written(re.as_str()))?;
-            }
-            if f.processors.is_empty() {
-                writeln!(
-                    s,
-                    "  processors:         (none: lines are sent as they are)"
-                )?;
-            } else {
-                writeln!(s, "  processors:")?;
-                for (i, p) in f.processors.iter().enumerate() {
-                    writeln!(
-                        s,
-                        "    {}. {}",
-                        i + 1,
-                        describe_processor(p, &f.pattern_sources)
-                    )?;
-                }
-                let json = match f.json_format {
-                    super::JsonFormat::Compact => "COMPACT",
-                    super::JsonFormat::PrettyPrint => "PRETTYPRINT",
-                };
-                let on_error = match f.on_parse_error {
-                    super::OnParseError::Drop => "drop",
-                    super::OnParseError::KeepRaw => "keepRaw",
-                };
-                writeln!(s, "  json format:        {json}, onParseError {on_error}")?;
-            }
-            writeln!(
-                s,
-                "  buffer:             {} age, {} bytes, {} records",
-                ms(f.max_buffer_age),
-                f.max_buffer_size_bytes,
-                f.max_buffer_size_records
-            )?;
-            writeln!(
-                s,
-                "  publish queue:      {} batches, {} request(s) in flight",
-                f.publish_queue_capacity, f.max_in_flight
-            )?;
-            writeln!(
-                s,
-                "  retry backoff:      {} .. {}",
-                ms(f.retry_initial_backoff),
-                ms(f.retry_max_backoff)
-            )?;
-            writeln!(
-                s,
-                "  record id field:    {}",
-                f.record_id_field.as_deref().unwrap_or("(off)")
-            )?;
-            if f.remove_after_shipped {
-                writeln!(s, "  removeAfterShipped: true")?;
-            }
-        }
-        writeln!(s)?;
-        writeln!(
-            s,
-            "checkpoint file:      {}",
-            self.checkpoint_file.display()
-        )?;
-        writeln!(
-            s,
-            "checkpoint TTL:       {} days",
-            self.checkpoint_ttl.as_secs() / 86_400
-        )?;
-        writeln!(
-            s,
-            "kinesis:              endpoint {}, region {}",
-            or_default(&self.kinesis.endpoint),
-            or_default(&self.kinesis.region)
-        )?;
-        writeln!(
-            s,
-            "firehose:             endpoint {}, region {}",
-            or_default(&self.firehose.endpoint),
-            or_default(&self.firehose.region)
-        )?;
-        let cw = &self.cloudwatch;
-        if cw.emit_metrics {
-            writeln!(
-                s,
-                "cloudwatch:           namespace {}, every {}, endpoint {}, region {}{}",
-                cw.namespace,
-                ms(cw.buffer_time),
-                or_default(&cw.endpoint),
-                or_default(&cw.region),
-                if cw.tag_instance { ", tagInstance" } else { "" }
-            )?;
-        } else {
-            writeln!(s, "cloudwatch:           off")?;
-        }
-        writeln!(
-            s,
-            "sts:                  endpoint {}",
-            or_default(&self.sts_endpoint)
-        )?;
-        let credentials = match (&self.static_credentials, &self.assume_role_arn) {
-            (Some(_), _) => "static keys from the configuration",
-            (None, _) => "default AWS credential chain",
-        };
-        writeln!(s, "credentials:          {credentials}")?;
-        if let Some(arn) = &self.assume_role_arn {
-            writeln!(s, "assume role:          {arn}")?;
-        }
-        match self.metrics_listen_address {
-            Some(a) => writeln!(s, "metrics:              http://{a}/metrics")?,
-            None => writeln!(s, "metrics:              off")?,
-        }
-        writeln!(s, "ec2 metadata:         {}", self.ec2_metadata_endpoint)?;
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
 
     use super::*;
     use crate::config::{
-        Destination, InitialPosition, JsonFormat, OnParseError, OutputTarget,
-        DEFAULT_CHECKPOINT_FILE, FIREHOSE_MAX_BYTES_PER_CALL, KINESIS_MAX_BYTES_PER_CALL,
-        KPL_DEFAULT_BUFFER_BYTES,
+        Aggregation, Destination, InitialPosition, JsonFormat, LogFormat, OnParseError,
+        OutputTarget, PartitionKeyOption, ProcessorConfig, DEFAULT_CHECKPOINT_FILE,
+        FIREHOSE_MAX_BYTES_PER_CALL, KINESIS_MAX_BYTES_PER_CALL, KPL_DEFAULT_BUFFER_BYTES,
     };
 
     fn env(name: &str) -> Option<String> {

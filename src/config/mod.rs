@@ -2,9 +2,14 @@
 //!
 //! Loading happens in two stages (see `load.rs`): the file (YAML, or a Java-agent
 //! `agent.json` with comments) is read into loosely typed raw values that mirror the
-//! file, then `validate` turns them into the types below: compiled globs and regexes,
+//! file (`raw.rs`), then validated into the types below: compiled globs and regexes,
 //! `Duration`s, limits checked against their ranges. Every error is collected and
 //! reported at once, before any task starts. Nothing in this module touches the network.
+//!
+//! One file per concern: `error.rs` (errors, warnings), `fields.rs` (reading values of
+//! each kind), `names.rs` (the enums' names), `top.rs` (top-level keys and the entry
+//! point), `flow.rs` (a flow), `processors.rs` (`dataProcessingOptions`), `describe.rs`
+//! (what `check` prints), `expand.rs` (`${VAR}`).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -12,13 +17,20 @@ use std::time::Duration;
 
 use regex::bytes::Regex;
 
+mod describe;
+mod error;
 mod expand;
+mod fields;
+mod flow;
 mod load;
+mod names;
+mod processors;
 mod raw;
-mod validate;
+mod top;
 
-pub use load::{load, load_str, ConfigError, ConfigErrors, Loaded, Warning};
-pub(crate) use validate::parse_delimiter;
+pub use error::{ConfigError, ConfigErrors, Warning};
+pub use load::{load, load_str, Loaded};
+pub(crate) use processors::parse_delimiter;
 
 /// Default path of the configuration file (SPEC §2).
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/kinesis-tail/config.yaml";

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use serde_yaml::Value;
 
-use super::load::ConfigError;
+use super::error::ConfigError;
 
 /// One parsed file.
 #[derive(Debug)]

@@ -1,8 +1,8 @@
 //! The processor chain (`dataProcessingOptions`): one record in, at most one record out.
 //!
-//! Owns: the processors (one file each), record IDs in JSON records, the record as sent
-//! ([`RecordMaker`]: chain, key, truncation) and the `process` subcommand's loop
-//! ([`run_process`]). The JSON they write is [`crate::json`]'s. Does not own: framing (see
+//! Owns: the processors (one file each), record IDs in JSON records, and the record as
+//! sent ([`RecordMaker`]: chain, key, truncation), which `run` and the `process`
+//! subcommand ([`crate::cli`]) both use. The JSON they write is [`crate::json`]'s. Does not own: framing (see
 //! `framing`), counting (the caller counts what [`Outcome`] tells), partition keys.
 //!
 //! # How a record flows: as in the Java agent
@@ -36,7 +36,6 @@
 
 mod add_ec2;
 mod brackets;
-mod cli;
 mod csvtojson;
 mod logtojson;
 mod metadata;
@@ -45,7 +44,6 @@ mod singleline;
 
 use std::fmt;
 
-pub use cli::{run_process, run_process_with};
 pub use record::{Made, RecordMaker};
 
 use crate::config::{FlowConfig, JsonFormat, OnParseError, ProcessorConfig};

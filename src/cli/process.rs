@@ -3,11 +3,11 @@
 
 use std::io::{self, BufWriter, Read, Write};
 
-use super::{Chain, Made, RecordMaker};
 use crate::config::FlowConfig;
 use crate::event::{FileKey, RecordId};
 use crate::framing::{FrameEvent, Framer};
 use crate::metrics::FlowStats;
+use crate::process::{Chain, Made, RecordMaker};
 
 /// Size of one read from the input.
 const READ_CHUNK: usize = 64 * 1024;

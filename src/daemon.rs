@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -394,7 +394,7 @@ async fn checkpoint_writer(
 ) {
     let mut tick = tokio::time::interval(CHECKPOINT_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut last_error: Option<Instant> = None;
+    let mut errors = crate::report::RateLimit::new(Duration::from_secs(60));
     let mut failing = false;
     loop {
         tokio::select! {
@@ -410,16 +410,16 @@ async fn checkpoint_writer(
                     tracing::info!("checkpoint file {} written again", path.display());
                 }
                 failing = false;
+                errors.reset();
             }
             Err(e) => {
                 failing = true;
                 // Shipping goes on; the checkpoint catches up once the disk allows.
-                if last_error.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
+                if let Some(n) = errors.hit(1) {
                     tracing::error!(
-                        "cannot write checkpoint file {}: {e}; shipping continues, retrying every second",
+                        "cannot write checkpoint file {}: {e} ({n} failed write(s) since the last report); shipping continues, retrying every second",
                         path.display()
                     );
-                    last_error = Some(Instant::now());
                 }
             }
         }

@@ -25,6 +25,7 @@
 //! - [`ack`]: the only place that moves a checkpoint forward.
 //! - [`metrics`]: counters per flow; CloudWatch, Prometheus `/metrics` and `/health`.
 //! - [`notify`]: systemd readiness (`sd_notify`).
+//! - [`report`]: rate-limited reports, shared by every stage that logs a repeating problem.
 //! - [`aws`]: SDK clients from the configuration.
 //! - [`md5many`]: MD5 of many short inputs side by side (SIMD lanes).
 //! - `test_util` (tests only): helpers shared by the unit tests.
@@ -46,6 +47,7 @@ pub mod notify;
 pub mod partition;
 pub mod pipeline;
 pub mod process;
+pub mod report;
 pub mod sink;
 pub mod tail;
 #[cfg(test)]

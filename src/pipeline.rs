@@ -103,7 +103,9 @@ impl FlowReader {
             budget,
             abort,
             runtime,
-            truncation_log: (None, 0),
+            truncation_log: crate::report::RateLimit::new(
+                crate::aggregate::batcher::TRUNCATION_LOG_EVERY,
+            ),
             sent: Vec::new(),
             aborted: false,
         };

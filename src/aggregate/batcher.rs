@@ -19,7 +19,7 @@ use crate::partition;
 use crate::process::{Made, RecordMaker};
 
 /// Truncated records are logged at most this often per flow.
-const TRUNCATION_LOG_EVERY: Duration = Duration::from_secs(60);
+pub(crate) const TRUNCATION_LOG_EVERY: Duration = Duration::from_secs(60);
 
 /// Bytes of batches one flow may hold queued or in flight: with `publishQueueCapacity`
 /// batches of up to 5 MiB each, memory would follow the destination's backlog; this keeps
@@ -62,7 +62,7 @@ pub(crate) struct Emitter {
     pub(crate) budget: Arc<tokio::sync::Semaphore>,
     pub(crate) abort: CancellationToken,
     pub(crate) runtime: tokio::runtime::Handle,
-    pub(crate) truncation_log: (Option<Instant>, u64),
+    pub(crate) truncation_log: crate::report::RateLimit,
     /// The ends of the file ranges of batches sent, whose anchors the loop computes.
     pub(crate) sent: Vec<(FileKey, u64)>,
     /// Set when the queue refused a batch because shutdown gave up.
@@ -131,17 +131,12 @@ impl Emitter {
     }
 
     pub(crate) fn log_truncation(&mut self, id: RecordId) {
-        let (last, count) = &mut self.truncation_log;
-        *count += 1;
-        if last.is_none_or(|t| t.elapsed() >= TRUNCATION_LOG_EVERY) {
+        if let Some(count) = self.truncation_log.hit(1) {
             tracing::warn!(
-                "flow {}: {} record(s) above the destination's limit of {} bytes were truncated (latest: record {id})",
+                "flow {}: {count} record(s) above the destination's limit of {} bytes were truncated (latest: record {id})",
                 self.flow_index,
-                *count,
                 self.max_record_bytes
             );
-            *last = Some(Instant::now());
-            *count = 0;
         }
     }
 

@@ -145,7 +145,7 @@ pub struct Publisher {
     samples: u64,
     pending: VecDeque<Vec<MetricDatum>>,
     failing_since: Option<Instant>,
-    last_error_log: Option<Instant>,
+    error_log: crate::report::RateLimit,
 }
 
 /// The CloudWatch client of `config`: the shared credentials, timeouts and HTTP client
@@ -205,7 +205,7 @@ impl Publisher {
             samples: 0,
             pending: VecDeque::new(),
             failing_since: None,
-            last_error_log: None,
+            error_log: crate::report::RateLimit::new(ERROR_LOG_INTERVAL),
         }
     }
 
@@ -348,20 +348,16 @@ impl Publisher {
                         "CloudWatch metrics sent again after {}s of failures",
                         since.elapsed().as_secs()
                     );
-                    self.last_error_log = None;
+                    self.error_log.reset();
                 }
             }
             Err(e) => {
                 self.failing_since.get_or_insert_with(Instant::now);
-                if self
-                    .last_error_log
-                    .is_none_or(|t| t.elapsed() >= ERROR_LOG_INTERVAL)
-                {
+                if self.error_log.hit(1).is_some() {
                     tracing::warn!(
                         "{e}; {} window(s) kept for the next flush (at most {MAX_PENDING_WINDOWS})",
                         self.pending.len()
                     );
-                    self.last_error_log = Some(Instant::now());
                 }
             }
         }

@@ -8,9 +8,11 @@
 //! the cause is gone, which is logged once at INFO.
 
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rand::Rng;
+
+use crate::report::RateLimit;
 
 /// Throttling is reported at most this often per flow (SPEC §8).
 pub const THROTTLE_LOG_INTERVAL: Duration = Duration::from_secs(60);
@@ -183,30 +185,36 @@ impl Backoff {
 pub struct Reporter {
     /// "flow 0: Kinesis stream 'x' in us-east-1", for every message.
     what: String,
-    /// (throttling, service errors) report intervals.
-    every: (Duration, Duration),
     state: Mutex<ReportState>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct ReportState {
     /// The non-retriable cause currently reported, if any.
     fatal: Option<String>,
-    throttled: u64,
+    throttled: RateLimit,
     throttle_code: String,
-    throttle_logged: Option<Instant>,
-    service: u64,
+    service: RateLimit,
     service_cause: String,
-    service_logged: Option<Instant>,
 }
 
 impl Reporter {
     /// A reporter for the destination described by `what`.
     pub fn new(what: String) -> Self {
+        Reporter::with_intervals(what, THROTTLE_LOG_INTERVAL, SERVICE_ERROR_LOG_INTERVAL)
+    }
+
+    /// A reporter with other report intervals for throttling and service errors.
+    pub fn with_intervals(what: String, throttling: Duration, service: Duration) -> Self {
         Reporter {
             what,
-            every: (THROTTLE_LOG_INTERVAL, SERVICE_ERROR_LOG_INTERVAL),
-            state: Mutex::new(ReportState::default()),
+            state: Mutex::new(ReportState {
+                fatal: None,
+                throttled: RateLimit::new(throttling),
+                throttle_code: String::new(),
+                service: RateLimit::new(service),
+                service_cause: String::new(),
+            }),
         }
     }
 
@@ -248,17 +256,17 @@ impl Reporter {
     /// `n` entries throttled with `code`: one WARN now and then with the counts.
     pub fn throttled(&self, n: u64, code: &str) {
         let mut st = self.state();
-        st.throttled += n;
         st.throttle_code = code.to_string();
-        self.report_throttled(&mut st);
+        let due = st.throttled.hit(n);
+        self.report_throttled(&st, due);
     }
 
     /// `n` entries failed with a transient error: one WARN now and then with the counts.
     pub fn service_error(&self, n: u64, cause: &str) {
         let mut st = self.state();
-        st.service += n;
         st.service_cause = cause.to_string();
-        self.report_service(&mut st);
+        let due = st.service.hit(n);
+        self.report_service(&st, due);
     }
 
     /// A request went through: ends a reported non-retriable failure, and sums up the
@@ -268,52 +276,36 @@ impl Reporter {
         if let Some(cause) = st.fatal.take() {
             tracing::info!("{}: delivering again (recovered from {cause})", self.what);
         }
-        if st.throttled > 0 {
-            self.report_throttled(&mut st);
-        }
-        if st.service > 0 {
-            self.report_service(&mut st);
-        }
+        let due = st.throttled.flush();
+        self.report_throttled(&st, due);
+        let due = st.service.flush();
+        self.report_service(&st, due);
     }
 
-    fn report_throttled(&self, st: &mut ReportState) {
-        if due(st.throttle_logged, self.every.0) {
+    fn report_throttled(&self, st: &ReportState, due: Option<u64>) {
+        if let Some(n) = due {
             tracing::warn!(
-                "{}: throttled: {} records refused ({}) since the last report; retrying \
+                "{}: throttled: {n} records refused ({}) since the last report; retrying \
                  with backoff",
                 self.what,
-                st.throttled,
                 st.throttle_code
             );
-            st.throttled = 0;
-            st.throttle_logged = Some(Instant::now());
         }
     }
 
-    fn report_service(&self, st: &mut ReportState) {
-        if due(st.service_logged, self.every.1) {
+    fn report_service(&self, st: &ReportState, due: Option<u64>) {
+        if let Some(n) = due {
             tracing::warn!(
-                "{}: {} records failed ({}) since the last report; retrying with backoff",
+                "{}: {n} records failed ({}) since the last report; retrying with backoff",
                 self.what,
-                st.service,
                 st.service_cause
             );
-            st.service = 0;
-            st.service_logged = Some(Instant::now());
         }
     }
 
     /// True while a non-retriable failure is being reported.
     pub fn is_failing(&self) -> bool {
         self.state().fatal.is_some()
-    }
-}
-
-/// True when nothing was logged yet or the last report is `every` old.
-fn due(last: Option<Instant>, every: Duration) -> bool {
-    match last {
-        None => true,
-        Some(t) => t.elapsed() >= every,
     }
 }
 
@@ -376,13 +368,10 @@ mod tests {
     #[test]
     fn throttling_is_summed_up_at_most_once_per_interval_even_after_it_ends() {
         let every = Duration::from_millis(200);
-        let r = Reporter {
-            every: (every, every),
-            ..Reporter::new("flow 0: test".into())
-        };
+        let r = Reporter::with_intervals("flow 0: test".into(), every, every);
         let pending = |r: &Reporter| {
             let st = r.state();
-            (st.throttled, st.service)
+            (st.throttled.held(), st.service.held())
         };
         // The first is reported at once; the rest is counted, not logged.
         r.throttled(5, "ProvisionedThroughputExceededException");

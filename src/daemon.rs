@@ -83,12 +83,26 @@ struct FlowRuntime {
     checkpoints: Arc<FlowCheckpoints>,
 }
 
+/// Why the agent could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// A flow's sink cannot be built.
+    #[error(transparent)]
+    Sink(#[from] crate::sink::SinkError),
+    /// The metrics listener, a reader thread or a blocking task cannot be started.
+    #[error("cannot start: {0}")]
+    Start(#[from] std::io::Error),
+    /// A blocking task (reading the checkpoints) failed.
+    #[error("reading the checkpoints failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
 /// Runs the agent until `shutdown` completes (or, with `once`, until everything is shipped).
 pub async fn run(
     config: Config,
     options: RunOptions,
     shutdown: impl Future<Output = ()>,
-) -> anyhow::Result<Summary> {
+) -> Result<Summary, RunError> {
     let loaded = tokio::task::spawn_blocking({
         let path = config.checkpoint_file.clone();
         move || checkpoint::load(&path)

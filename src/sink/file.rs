@@ -47,7 +47,7 @@ impl FileSink {
         initial_backoff: Duration,
         max_backoff: Duration,
         stats: Arc<FlowStats>,
-    ) -> anyhow::Result<Self> {
+    ) -> Result<Self, super::SinkError> {
         let file = match target {
             OutputTarget::Stdout => None,
             OutputTarget::Path(p) => Some(Arc::new(
@@ -55,7 +55,10 @@ impl FileSink {
                     .create(true)
                     .append(true)
                     .open(p)
-                    .map_err(|e| anyhow::anyhow!("cannot open outputFile {}: {e}", p.display()))?,
+                    .map_err(|source| super::SinkError::OpenOutput {
+                        path: p.clone(),
+                        source,
+                    })?,
             )),
         };
         Ok(FileSink {

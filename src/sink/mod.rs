@@ -31,6 +31,22 @@ pub enum Sink {
     Firehose(firehose::FirehoseSink),
 }
 
+/// A sink that cannot be built.
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    /// `outputFile` cannot be opened for appending.
+    #[error("cannot open outputFile {}: {source}", path.display())]
+    OpenOutput {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// `AWS_CA_BUNDLE` names a file the clients cannot use.
+    #[error(transparent)]
+    CaBundle(#[from] crate::aws::CaBundleError),
+}
+
 impl Sink {
     /// Builds the sink of `flow`. Makes no network call (credentials are resolved at the
     /// first request). Fails when `outputFile` cannot be opened or `AWS_CA_BUNDLE` cannot
@@ -39,7 +55,7 @@ impl Sink {
         config: &Config,
         flow: &FlowConfig,
         stats: Arc<FlowStats>,
-    ) -> anyhow::Result<Sink> {
+    ) -> Result<Sink, SinkError> {
         match &flow.destination {
             Destination::OutputFile(target) => Ok(Sink::File(file::FileSink::open(
                 target,

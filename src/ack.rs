@@ -19,6 +19,10 @@ use crate::tail::checkpoint::{Entry, Sum};
 #[derive(Debug)]
 pub struct FlowCheckpoints {
     inner: Mutex<State>,
+    /// Told when a file or generation starts being read: the checkpoint file should name
+    /// it at once (a copytruncate and a kill within the writer's interval would otherwise
+    /// leave its copy unknown at the next start).
+    urgent: Option<std::sync::Arc<tokio::sync::Notify>>,
 }
 
 #[derive(Debug, Default)]
@@ -132,6 +136,19 @@ impl FlowCheckpoints {
                 mirrors: HashMap::new(),
                 dirty: false,
             }),
+            urgent: None,
+        }
+    }
+
+    /// The same, telling `urgent` when a file or generation starts being read.
+    pub fn with_urgent(mut self, urgent: std::sync::Arc<tokio::sync::Notify>) -> Self {
+        self.urgent = Some(urgent);
+        self
+    }
+
+    fn tell_urgent(&self) {
+        if let Some(n) = &self.urgent {
+            n.notify_one();
         }
     }
 
@@ -154,6 +171,7 @@ impl FlowCheckpoints {
     pub fn open(&self, key: FileKey, path: &Path, offset: u64, head: Option<Sum>) {
         let mut st = self.lock();
         let now = crate::tail::checkpoint::unix_now();
+        let new = !st.files.contains_key(&key);
         let f = st
             .files
             .entry(key)
@@ -169,6 +187,10 @@ impl FlowCheckpoints {
             f.anchor = None;
         }
         st.dirty = true;
+        drop(st);
+        if new {
+            self.tell_urgent();
+        }
     }
 
     /// A reader starts reading `key`, a copy of `original` made by copytruncate, at
@@ -206,6 +228,8 @@ impl FlowCheckpoints {
         st.files.insert(key, f);
         st.mirrors.entry(original).or_default().push(key);
         st.dirty = true;
+        drop(st);
+        self.tell_urgent();
     }
 
     /// The head checksum of `key` grew (the file had fewer than 4 KiB when opened).

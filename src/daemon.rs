@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -29,6 +29,8 @@ use crate::tail::checkpoint::{self, Checkpoints, Entry};
 
 /// Checkpoints are written at most this often (SPEC §5).
 pub const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
+/// The shortest time between two checkpoint writes asked for by a file starting to be read.
+pub const URGENT_SPACING: Duration = Duration::from_millis(50);
 
 /// How long start-up waits for the destinations' preflight checks.
 pub const PREFLIGHT_TIMEOUT: Duration = Duration::from_secs(15);
@@ -115,6 +117,8 @@ pub async fn run(
 
     // Sinks first: a destination that cannot even be built is a runtime failure.
     let mut sinks = Vec::new();
+    // Told by every flow's checkpoints when a file starts being read (see the writer).
+    let urgent = Arc::new(tokio::sync::Notify::new());
     for (i, flow) in config.flows.iter().enumerate() {
         sinks.push(Arc::new(
             Sink::new(&config, flow, Arc::clone(&stats.flows[i])).await?,
@@ -187,7 +191,7 @@ pub async fn run(
                 (orphaned.clone(), true)
             }
         };
-        let checkpoints = Arc::new(FlowCheckpoints::new(entries));
+        let checkpoints = Arc::new(FlowCheckpoints::new(entries).with_urgent(Arc::clone(&urgent)));
         let (tx, rx) = tokio::sync::mpsc::channel::<Queued>(flow.publish_queue_capacity.max(1));
         let fstats = Arc::clone(&stats.flows[i]);
         deliveries.spawn(deliver_loop(
@@ -244,6 +248,7 @@ pub async fn run(
         Arc::clone(&carried),
         ttl_secs,
         Arc::clone(&stats),
+        urgent,
         writer_stop.clone(),
     ));
     let progress = tokio::spawn(progress_log(
@@ -397,15 +402,21 @@ async fn deliver_loop(
     }
 }
 
-/// Writes the checkpoint file every [`CHECKPOINT_INTERVAL`] when something changed.
+/// Writes the checkpoint file every [`CHECKPOINT_INTERVAL`] when something changed, and
+/// soon (at most once per [`URGENT_SPACING`]) after a file or generation starts being
+/// read: a file truncated by copytruncate and an agent killed within the interval would
+/// otherwise leave that generation, and so its copy, unknown at the next start.
+#[allow(clippy::too_many_arguments)]
 async fn checkpoint_writer(
     path: std::path::PathBuf,
     flows: Arc<Vec<FlowRuntime>>,
     carried: Arc<BTreeMap<String, Vec<Entry>>>,
     ttl_secs: u64,
     stats: Arc<Stats>,
+    urgent: Arc<tokio::sync::Notify>,
     stop: CancellationToken,
 ) {
+    let mut last_urgent: Option<Instant> = None;
     let mut tick = tokio::time::interval(CHECKPOINT_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut errors = crate::report::RateLimit::new(Duration::from_secs(60));
@@ -414,6 +425,17 @@ async fn checkpoint_writer(
         tokio::select! {
             _ = stop.cancelled() => return,
             _ = tick.tick() => {}
+            _ = urgent.notified() => {
+                // A start that opens thousands of files writes a few times, not thousands.
+                let wait = last_urgent.map_or(Duration::ZERO, |t| URGENT_SPACING.saturating_sub(t.elapsed()));
+                if !wait.is_zero() {
+                    tokio::select! {
+                        _ = stop.cancelled() => return,
+                        _ = tokio::time::sleep(wait) => {}
+                    }
+                }
+                last_urgent = Some(Instant::now());
+            }
         }
         if !failing && !flows.iter().any(|f| f.checkpoints.is_dirty()) {
             continue;

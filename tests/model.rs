@@ -329,3 +329,24 @@ proptest! {
         run_model(ops)?;
     }
 }
+
+/// Found by this model: a file truncated by copytruncate twice, the second time just
+/// before a SIGKILL, within the checkpoint writer's interval. Its second generation was
+/// unknown to the checkpoint file, so its copy (outside the pattern) was never read at the
+/// next start and its 50 lines were lost. A file or generation that starts being read now
+/// has the checkpoint file written at once.
+#[test]
+fn a_copytruncate_just_before_a_kill_is_found_at_restart() {
+    let ops = vec![
+        Op::Write { file: 1, lines: 58 },
+        Op::CopyTruncate { file: 1 },
+        Op::Write { file: 1, lines: 50 },
+        Op::CopyTruncate { file: 1 },
+        Op::CopyTruncate { file: 2 },
+        Op::Write { file: 0, lines: 14 },
+        Op::CopyTruncate { file: 2 },
+        Op::Kill,
+        Op::Delete { file: 2 },
+    ];
+    run_model(ops).unwrap();
+}

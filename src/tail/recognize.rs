@@ -1,4 +1,4 @@
-//! Which file is which, for one flow's file loop ([`Loop`]): a new reader's identity and
+//! Which file is which, for one flow's file loop (`Loop`): a new reader's identity and
 //! where it starts, the recovery at start (checkpointed files found again, renamed or
 //! truncated while the agent was stopped), and copies of truncated files (copytruncate),
 //! looked for inside and outside the pattern, with the donors they take over from. The

@@ -27,8 +27,6 @@ use crate::tail::watch::{Wake, Watcher};
 
 /// Rescans asked for by events are at most this frequent.
 pub const MIN_RESCAN_GAP: Duration = Duration::from_millis(50);
-/// Kinesis partition keys are at most 256 characters; records leave room for one.
-pub const MAX_PARTITION_KEY_BYTES: usize = 256;
 /// inotify events queued between the watcher thread and this loop; on overflow the loop
 /// rescans instead.
 const EVENT_QUEUE: usize = 4096;

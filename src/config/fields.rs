@@ -131,7 +131,18 @@ pub(super) struct Checker<'a> {
     pub(super) sources: std::collections::HashMap<String, String>,
 }
 
-impl Checker<'_> {
+impl<'a> Checker<'a> {
+    /// A checker of `doc`, for the flow `flow` (`None`: the top level).
+    pub(super) fn new(doc: &'a Doc, env: Env<'a>, diag: &'a mut Diag, flow: Option<usize>) -> Self {
+        Checker {
+            doc,
+            env,
+            diag,
+            flow,
+            sources: Default::default(),
+        }
+    }
+
     pub(super) fn error(&mut self, key: &str, raw: Option<&Value>, message: impl Into<String>) {
         let hint = raw.and_then(scalar_hint);
         let location = self.locate(key, hint.as_deref());
@@ -228,41 +239,37 @@ impl Checker<'_> {
         Some(s)
     }
 
-    /// A whole number ≥ 0, also given as a string.
-    pub(super) fn uint(&mut self, key: &str, v: &Value) -> Option<u64> {
+    /// A whole number, negative too, given as a number or as a string read as Java's
+    /// `Integer.decode` reads it (a warning says so when that is not plain decimal).
+    pub(super) fn whole(&mut self, key: &str, v: &Value) -> Option<i128> {
         let bad = |what: &str| format!("expected a whole number, not {what}");
         match untag(v) {
             Value::Number(n) => {
-                if let Some(u) = n.as_u64() {
-                    return Some(u);
+                let whole = n
+                    .as_i64()
+                    .map(i128::from)
+                    .or_else(|| n.as_u64().map(i128::from))
+                    .or_else(|| {
+                        n.as_f64()
+                            .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
+                            .map(|f| f as i128)
+                    });
+                if whole.is_none() {
+                    self.error(key, Some(v), bad(&n.to_string()));
                 }
-                if n.as_i64().is_some() {
-                    self.error(key, Some(v), format!("must not be negative (got {n})"));
-                    return None;
-                }
-                match n.as_f64() {
-                    Some(f) if f.fract() == 0.0 && (0.0..9.0e15).contains(&f) => Some(f as u64),
-                    _ => {
-                        self.error(key, Some(v), bad(&n.to_string()));
-                        None
-                    }
-                }
+                whole
             }
             Value::String(s) => {
                 let s = self.expand(key, v, s)?;
                 let t = s.trim();
                 match java_decode(t) {
-                    Some(n) if n >= 0 => {
-                        if t.parse::<u64>().is_err() {
+                    Some(n) => {
+                        if t.parse::<i64>().is_err() {
                             self.warn(format!(
                                 "{key}: {t:?} is read as {n}, as the Java agent reads it (Integer.decode)"
                             ));
                         }
-                        Some(n as u64)
-                    }
-                    Some(_) => {
-                        self.error(key, Some(v), format!("must not be negative (got {t})"));
-                        None
+                        Some(i128::from(n))
                     }
                     None => {
                         self.error(key, Some(v), bad(&format!("{t:?}")));
@@ -275,6 +282,16 @@ impl Checker<'_> {
                 None
             }
         }
+    }
+
+    /// A whole number >= 0 (see [`Checker::whole`]).
+    pub(super) fn uint(&mut self, key: &str, v: &Value) -> Option<u64> {
+        let n = self.whole(key, v)?;
+        if n < 0 {
+            self.error(key, Some(v), format!("must not be negative (got {n})"));
+            return None;
+        }
+        u64::try_from(n).ok()
     }
 
     pub(super) fn bool(&mut self, key: &str, v: &Value) -> Option<bool> {
@@ -365,24 +382,7 @@ impl Checker<'_> {
         let Some(v) = f.get(key) else {
             return default;
         };
-        let n: Option<i128> = match untag(v) {
-            Value::Number(n) => n
-                .as_i64()
-                .map(i128::from)
-                .or_else(|| n.as_u64().map(i128::from))
-                .or_else(|| n.as_f64().filter(|x| x.fract() == 0.0).map(|x| x as i128)),
-            Value::String(s) => match self.expand(key, v, s) {
-                Some(s) => java_decode(s.trim()).map(i128::from),
-                None => return default,
-            },
-            _ => None,
-        };
-        let Some(n) = n else {
-            self.error(
-                key,
-                Some(v),
-                format!("expected a whole number, not {}", kind_of(untag(v))),
-            );
+        let Some(n) = self.whole(key, v) else {
             return default;
         };
         if n < i128::from(lo) || n > i128::from(hi) {

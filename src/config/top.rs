@@ -107,13 +107,7 @@ pub(super) fn flow_list<'v>(c: &mut Checker, v: Option<&'v Value>) -> Vec<&'v Va
 
 /// The flows of a `conf.d/` or `agent.d/` file: a mapping with `flows`, or a bare list.
 pub(super) fn extra_flows<'v>(doc: &'v Doc, env: Env, diag: &mut Diag) -> Vec<&'v Value> {
-    let mut c = Checker {
-        doc,
-        env,
-        diag,
-        flow: None,
-        sources: Default::default(),
-    };
+    let mut c = Checker::new(doc, env, diag, None);
     match untag(&doc.value) {
         Value::Null => Vec::new(),
         Value::Sequence(items) => items.iter().collect(),
@@ -153,13 +147,7 @@ pub(crate) fn validate(
     let mut flows_raw: Vec<(&Doc, &Value)> = Vec::new();
     let mut top = None;
     if let Some(doc) = main {
-        let mut c = Checker {
-            doc,
-            env,
-            diag: &mut *diag,
-            flow: None,
-            sources: Default::default(),
-        };
+        let mut c = Checker::new(doc, env, &mut *diag, None);
         if let Some(mut f) = top_fields(&mut c, &doc.value) {
             let flows = f.get("flows");
             flows_raw.extend(flow_list(&mut c, flows).into_iter().map(|v| (doc, v)));
@@ -174,13 +162,7 @@ pub(crate) fn validate(
 
     let mut flows = Vec::with_capacity(flows_raw.len());
     for (index, &(doc, v)) in flows_raw.iter().enumerate() {
-        let mut c = Checker {
-            doc,
-            env,
-            diag: &mut *diag,
-            flow: Some(index),
-            sources: Default::default(),
-        };
+        let mut c = Checker::new(doc, env, &mut *diag, Some(index));
         if let Some(flow) = flow(&mut c, index, v) {
             flows.push((doc, flow));
         }
@@ -189,13 +171,7 @@ pub(crate) fn validate(
     for i in 0..flows.len() {
         if let Some(j) = (0..i).find(|&j| flows[j].1.id == flows[i].1.id) {
             let (doc, flow) = (flows[i].0, &flows[i].1);
-            let mut c = Checker {
-                doc,
-                env,
-                diag: &mut *diag,
-                flow: Some(flow.index),
-                sources: Default::default(),
-            };
+            let mut c = Checker::new(doc, env, &mut *diag, Some(flow.index));
             let message = format!(
                 "same filePattern and destination as flows[{}] ({}): merge them",
                 flows[j].1.index, flow.id
@@ -211,13 +187,7 @@ pub(crate) fn validate(
             .iter()
             .any(|e| e.flow.is_none() && e.key.as_deref() == Some("flows"));
         if flows_raw.is_empty() && !flows_already_wrong {
-            let mut c = Checker {
-                doc,
-                env,
-                diag: &mut *diag,
-                flow: None,
-                sources: Default::default(),
-            };
+            let mut c = Checker::new(doc, env, &mut *diag, None);
             c.error(
                 "flows",
                 None,

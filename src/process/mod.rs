@@ -318,6 +318,8 @@ impl Chain {
                 (&mut b.a, Cur::A)
             };
             let was = cur;
+            // A step that ends the chain early: returned once the buffer is back.
+            let mut early = None;
             match step {
                 Step::SingleLine(s) => {
                     s.apply(body, dst);
@@ -332,15 +334,15 @@ impl Chain {
                     }
                     cur = next;
                 }
-                Step::Csv(c, format) => {
-                    c.apply(body, &mut b.obj)?;
-                    cur = Cur::Obj(*format);
-                }
+                Step::Csv(c, format) => match c.apply(body, &mut b.obj) {
+                    Ok(()) => cur = Cur::Obj(*format),
+                    Err(e) => early = Some(Err(e.into())),
+                },
                 Step::Log(l, format) => {
                     if l.apply(body, &mut b.obj, &mut b.tmp) {
                         cur = Cur::Obj(*format);
                     } else if self.on_parse_error == OnParseError::Drop {
-                        return Ok(Outcome::Dropped);
+                        early = Some(Ok(Outcome::Dropped));
                     }
                 }
                 Step::Meta(m, format) => {
@@ -372,6 +374,9 @@ impl Chain {
                 Cur::A => b.a = src,
                 Cur::B => b.b = src,
                 _ => {}
+            }
+            if let Some(r) = early {
+                return r;
             }
         }
         match cur {

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use kinesis_tail::config::{
-    Destination, FlowConfig, InitialPosition, LogFormat, OutputTarget, ProcessorConfig,
+    ContainerOutput, Destination, FlowConfig, InitialPosition, LogFormat, OutputTarget,
+    ProcessorConfig,
 };
 use kinesis_tail::event::{FileKey, RecordId};
 use kinesis_tail::framing::{FrameEvent, Framer};
@@ -95,6 +96,74 @@ fn framing(c: &mut Criterion) {
             black_box(n)
         })
     });
+    g.finish();
+
+    // Container logs (`CRI`): the same lines as the runtime writes them, one in ten split
+    // in two parts; throughput in records, next to `processors/logtojson_*`.
+    let t = "2026-12-02T10:00:00.123456789Z";
+    let mut cri = Vec::new();
+    let mut docker = Vec::new();
+    for (i, l) in lines.iter().enumerate() {
+        let parts: Vec<&str> = if i % 10 == 0 {
+            let (a, b) = l.split_at(l.len() / 2);
+            vec![a, b]
+        } else {
+            vec![l]
+        };
+        for (j, p) in parts.iter().enumerate() {
+            let last = j + 1 == parts.len();
+            cri.extend_from_slice(
+                format!("{t} stdout {} {p}\n", if last { 'F' } else { 'P' }).as_bytes(),
+            );
+            let mut log = serde_json::to_string(&format!("{p}{}", if last { "\n" } else { "" }))
+                .expect("a string");
+            log.insert_str(0, "{\"log\":");
+            docker.extend_from_slice(
+                format!("{log},\"stream\":\"stdout\",\"time\":\"{t}\"}}\n").as_bytes(),
+            );
+        }
+    }
+    let path = std::path::PathBuf::from(format!(
+        "/var/log/containers/web-1_shop_nginx-{}.log",
+        "ab".repeat(32)
+    ));
+    let cri_flow = |output| {
+        flow(vec![ProcessorConfig::Container {
+            format: kinesis_tail::config::ContainerFormat::Auto,
+            output,
+            kubernetes: true,
+        }])
+    };
+    let mut g = c.benchmark_group("framing");
+    g.throughput(Throughput::Elements(lines.len() as u64));
+    for (name, f, data) in [
+        (
+            "cri_message_64k_reads",
+            cri_flow(ContainerOutput::Message),
+            &cri,
+        ),
+        ("cri_json_64k_reads", cri_flow(ContainerOutput::Json), &cri),
+        (
+            "docker_message_64k_reads",
+            cri_flow(ContainerOutput::Message),
+            &docker,
+        ),
+    ] {
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                let mut framer = Framer::for_file(&f, 0, 1 << 20, Some(&path));
+                let mut n = 0usize;
+                for chunk in data.chunks(64 * 1024) {
+                    framer.push(chunk, &mut |ev| {
+                        if let FrameEvent::Record(r) = ev {
+                            n += r.bytes.len();
+                        }
+                    });
+                }
+                black_box(n)
+            })
+        });
+    }
     g.finish();
 }
 

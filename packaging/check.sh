@@ -235,8 +235,27 @@ EOF
 AWS_REGION=eu-west-1 KINESIS_STREAM=example NODE_NAME=node-1 \
     /usr/bin/kinesis-tail check -c "$k8s_config" >/dev/null ||
     fail "kinesis-tail check rejects the ConfigMap of packaging/kubernetes/daemonset.yaml"
+python3 - "$k8s_config" <<'EOF' || fail "packaging/kubernetes/sidecar.yaml is not as expected"
+import sys, yaml
+docs = [d for d in yaml.safe_load_all(open("packaging/kubernetes/sidecar.yaml")) if d]
+kinds = [d["kind"] for d in docs]
+assert kinds == ["ConfigMap", "Pod"], kinds
+open(sys.argv[1], "w").write(docs[0]["data"]["config.yaml"])
+spec = docs[1]["spec"]
+agent = spec["initContainers"][0]
+assert agent["restartPolicy"] == "Always", agent
+assert agent["securityContext"]["runAsUser"] == 65532
+app = spec["containers"][0]
+logs = lambda c: next(m for m in c["volumeMounts"] if m["mountPath"] == "/var/log/app")
+assert logs(agent)["name"] == logs(app)["name"] == "logs"
+vols = {v["name"]: v for v in spec["volumes"]}
+assert "emptyDir" in vols["logs"] and "emptyDir" in vols["state"], vols
+EOF
+AWS_REGION=eu-west-1 KINESIS_STREAM=example POD_NAME=billing POD_NAMESPACE=default \
+    /usr/bin/kinesis-tail check -c "$k8s_config" >/dev/null ||
+    fail "kinesis-tail check rejects the ConfigMap of packaging/kubernetes/sidecar.yaml"
 rm -f "$k8s_config"
-ok "packaging/container-config.yaml, the DaemonSet's ConfigMap"
+ok "packaging/container-config.yaml, the DaemonSet's and the sidecar's ConfigMaps"
 
 # ---------------------------------------------------------------- purge
 step "dpkg --purge"

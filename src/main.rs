@@ -49,6 +49,9 @@ enum Command {
         /// Index of the flow to use (0-based, as `check` lists them).
         #[arg(long, default_value_t = 0)]
         flow: usize,
+        /// The file the input stands for: with `CRI`, its name gives the Kubernetes fields.
+        #[arg(long)]
+        path: Option<std::path::PathBuf>,
     },
 }
 
@@ -74,7 +77,10 @@ fn main() -> ExitCode {
             }
             Err(code) => code,
         },
-        Command::Process { flow } => {
+        Command::Process {
+            flow,
+            path: input_path,
+        } => {
             let loaded = match load(&path) {
                 Ok(l) => l,
                 Err(code) => return code,
@@ -91,7 +97,14 @@ fn main() -> ExitCode {
             let stats = kinesis_tail::metrics::FlowStats::default();
             let stdin = std::io::stdin();
             let stdout = std::io::stdout();
-            match kinesis_tail::cli::run_process(f, stdin.lock(), stdout.lock(), &stats) {
+            match kinesis_tail::cli::run_process_with(
+                f,
+                input_path.as_deref(),
+                kinesis_tail::process::Chain::new(f),
+                stdin.lock(),
+                stdout.lock(),
+                &stats,
+            ) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
                 Err(e) => {

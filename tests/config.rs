@@ -470,3 +470,32 @@ proptest! {
         check_no_panic(&text);
     }
 }
+
+#[test]
+fn cri_is_checked_and_only_first() {
+    let e = errors(
+        "flows:\n  - filePattern: /a\n    kinesisStream: s\n    dataProcessingOptions:\n      \
+         - optionName: SINGLELINE\n      - optionName: CRI\n        format: podman\n",
+    );
+    let text = e.to_string();
+    assert!(
+        text.contains("CRI must be the first dataProcessingOptions entry"),
+        "{text}"
+    );
+    assert!(
+        text.contains("format: invalid value \"podman\": expected one of auto, cri, docker"),
+        "{text}"
+    );
+    let loaded = load_str(
+        "flows:\n  - filePattern: /a\n    kinesisStream: s\n    dataProcessingOptions:\n      \
+         - optionName: cri\n        format: DOCKER\n        output: json\n",
+        Path::new("/etc/kt.yaml"),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    let described = loaded.config.describe();
+    assert!(
+        described.contains("CRI format=docker output=json kubernetesMetadata"),
+        "{described}"
+    );
+}

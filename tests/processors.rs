@@ -725,3 +725,71 @@ fn fixtures_are_present() {
         .unwrap();
     assert!(s.contains("\"nested\""));
 }
+
+/// `CRI` as the first processor: the runtime's lines decoded and joined, then the rest of
+/// the chain on the application's lines; `process --path` names the pod.
+#[test]
+fn cri_decodes_container_logs_before_the_chain() {
+    let load = |yaml: &str| {
+        kinesis_tail::config::load_str(yaml, std::path::Path::new("/etc/kt.yaml"))
+            .unwrap_or_else(|e| panic!("{e}"))
+            .config
+            .flows
+            .remove(0)
+    };
+    let t = "2026-12-02T10:00:00.5Z";
+    let access = r#"10.0.0.1 - - [02/Dec/2026:10:00:00 +0000] "GET /a HTTP/1.1" 200 5"#;
+    let (head, tail) = access.split_at(20);
+    let input = format!("{t} stdout P {head}\n{t} stdout F {tail}\n{t} stderr F not apache\n");
+
+    // Parsed by LOGTOJSON once joined; the line it cannot parse is dropped as usual.
+    let flow = load(
+        "flows:\n  - filePattern: /var/log/containers/*.log\n    outputFile: '-'\n    \
+         dataProcessingOptions:\n      - optionName: CRI\n      - optionName: LOGTOJSON\n        \
+         logFormat: COMMONAPACHELOG\n",
+    );
+    let (out, stats) = process(&flow, input.as_bytes());
+    let v: Value = serde_json::from_str(out.trim_end()).unwrap();
+    assert_eq!(v["host"], "10.0.0.1");
+    assert_eq!(v["request"], "GET /a HTTP/1.1");
+    assert_eq!(
+        stats
+            .records_dropped
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+
+    // As JSON with the pod's fields, nested by ADDMETADATA.
+    let flow = load(
+        "flows:\n  - filePattern: /var/log/containers/*.log\n    outputFile: '-'\n    \
+         dataProcessingOptions:\n      - optionName: CRI\n        output: json\n      \
+         - optionName: ADDMETADATA\n        metadata: {node: n1}\n        nestObjects: true\n",
+    );
+    let id = "9f".repeat(32);
+    let path = format!("/var/log/containers/web-1_shop_nginx-{id}.log");
+    let stats = FlowStats::default();
+    let mut out = Vec::new();
+    kinesis_tail::cli::run_process_with(
+        &flow,
+        Some(std::path::Path::new(&path)),
+        Chain::new(&flow),
+        input.as_bytes(),
+        &mut out,
+        &stats,
+    )
+    .unwrap();
+    let lines: Vec<Value> = String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["metadata"]["node"], "n1");
+    assert_eq!(
+        lines[0]["data"],
+        json!({"time": t, "stream": "stdout", "log": access,
+            "kubernetes": {"namespace": "shop", "pod": "web-1", "container": "nginx", "containerId": id}})
+    );
+    assert_eq!(lines[1]["data"]["log"], "not apache");
+    assert_eq!(lines[1]["data"]["stream"], "stderr");
+}

@@ -896,3 +896,80 @@ fn a_changed_flow_key_neither_reships_nor_skips() {
         "nothing shipped twice"
     );
 }
+
+/// Kubelet-style container logs (`optionName: CRI`, `output: json`): lines the runtime
+/// split are joined, every record names its pod from the path, and the kubelet's
+/// rotation (rename to `0.log.<time>`, create `0.log`, keep writing to the old file a
+/// moment) and a container restart (`1.log`) lose nothing and send nothing twice.
+#[test]
+fn kubelet_container_logs_rotate_without_loss_and_name_their_pod() {
+    let s = Scratch::new();
+    let dir = s.logs().join("pods/shop_web-1_5f0c-11aa/app");
+    fs::create_dir_all(&dir).unwrap();
+    let pattern = format!("{}/pods/*/*/*.log", s.logs().display());
+    let extra = format!(
+        "outputFile: {}\ninitialPosition: START_OF_FILE\nmaxBufferAgeMillis: 1000\n\
+         dataProcessingOptions:\n  - optionName: CRI\n    output: json\n",
+        s.out().display()
+    );
+    let cfg = s.config(&[(&pattern, &extra)], "");
+    let mut child = spawn(&cfg, &s.path("agent.log"));
+    let t = "2026-12-02T10:00:00.000000001Z";
+    let mut expected = vec![];
+    // Whole lines and one line split in three (as containerd splits at 16 KiB).
+    let write = |path: &std::path::Path, round: &str, expected: &mut Vec<String>| {
+        let mut lines = vec![];
+        for i in 0..200 {
+            let msg = format!("{round}-{i} GET /x");
+            lines.push(format!("{t} stdout F {msg}"));
+            expected.push(msg);
+        }
+        let long = format!("{round}-long-{}", "x".repeat(20_000));
+        let (a, rest) = long.split_at(7_000);
+        let (b, c) = rest.split_at(7_000);
+        lines.push(format!("{t} stderr P {a}"));
+        lines.push(format!("{t} stderr P {b}"));
+        lines.push(format!("{t} stderr F {c}"));
+        expected.push(long);
+        append(path, &lines);
+    };
+    let live = dir.join("0.log");
+    for round in 0..3 {
+        write(&live, &format!("r{round}"), &mut expected);
+        std::thread::sleep(Duration::from_millis(400));
+        let rotated = dir.join(format!("0.log.20261202-10150{round}"));
+        fs::rename(&live, &rotated).unwrap();
+        write(&rotated, &format!("late{round}"), &mut expected);
+        write(&live, &format!("new{round}"), &mut expected);
+    }
+    // The container restarts: the kubelet opens 1.log beside 0.log.
+    std::thread::sleep(Duration::from_millis(400));
+    write(&dir.join("1.log"), "restart", &mut expected);
+
+    let got = wait_until(&s.out(), Duration::from_secs(30), |l| {
+        l.len() >= expected.len()
+    });
+    let agent_log = stop_cleanly(&mut child, &s.path("agent.log"));
+    let mut logs = vec![];
+    for line in &got {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line:.200}\n{agent_log}"));
+        assert_eq!(
+            v["kubernetes"],
+            serde_json::json!({"namespace": "shop", "pod": "web-1", "container": "app", "podUid": "5f0c-11aa"}),
+            "{line:.200}"
+        );
+        assert_eq!(v["time"], t);
+        let log = v["log"].as_str().unwrap().to_string();
+        let stream = if log.contains("-long-") {
+            "stderr"
+        } else {
+            "stdout"
+        };
+        assert_eq!(v["stream"], stream);
+        logs.push(log);
+    }
+    let dups = assert_all_delivered(&expected, &logs);
+    assert_eq!(dups, 0, "duplicates");
+    assert_eq!(logs.len(), expected.len());
+}

@@ -2,6 +2,7 @@
 //! output, each record exactly as `run` would send it.
 
 use std::io::{self, BufWriter, Read, Write};
+use std::path::Path;
 
 use crate::config::FlowConfig;
 use crate::event::{FileKey, RecordId};
@@ -25,12 +26,14 @@ pub fn run_process(
     output: impl Write,
     stats: &FlowStats,
 ) -> io::Result<()> {
-    run_process_with(flow, Chain::new(flow), input, output, stats)
+    run_process_with(flow, None, Chain::new(flow), input, output, stats)
 }
 
-/// [`run_process`] with a chain built by the caller (e.g. [`Chain::with_ec2`]).
+/// [`run_process`] with a chain built by the caller (e.g. [`Chain::with_ec2`]), for input
+/// that stands for the file at `path` (its name gives `CRI` records their Kubernetes fields).
 pub fn run_process_with(
     flow: &FlowConfig,
+    path: Option<&Path>,
     chain: Chain,
     mut input: impl Read,
     output: impl Write,
@@ -43,7 +46,7 @@ pub fn run_process_with(
         generation: 0,
     };
     let mut maker = RecordMaker::new(flow, chain, flow.default_max_record_bytes());
-    let mut framer = Framer::new(flow, 0, maker.framer_cap());
+    let mut framer = Framer::for_file(flow, 0, maker.framer_cap(), path);
     let mut w = BufWriter::new(output);
     let mut buf = vec![0u8; READ_CHUNK];
     // The first write error; later records are not written.

@@ -3,9 +3,10 @@
 use std::fmt::{self, Write as _};
 
 use super::names::{
-    name_of, AGGREGATIONS, INITIAL_POSITIONS, JSON_FORMATS, LOG_FORMATS, ON_PARSE_ERRORS,
+    name_of, AGGREGATIONS, CONTAINER_FORMATS, CONTAINER_OUTPUTS, INITIAL_POSITIONS, JSON_FORMATS,
+    LOG_FORMATS, ON_PARSE_ERRORS,
 };
-use super::{Config, JsonFormat, PartitionKeyOption, ProcessorConfig};
+use super::{Config, ContainerOutput, JsonFormat, PartitionKeyOption, ProcessorConfig};
 
 fn ms(d: std::time::Duration) -> String {
     format!("{} ms", d.as_millis())
@@ -80,6 +81,20 @@ fn describe_processor(
             json_format_note(*json_format)
         ),
         ProcessorConfig::AddBrackets => "ADDBRACKETS".to_string(),
+        ProcessorConfig::Container {
+            format,
+            output,
+            kubernetes,
+        } => format!(
+            "CRI format={} output={}{}",
+            name_of(CONTAINER_FORMATS, *format),
+            name_of(CONTAINER_OUTPUTS, *output),
+            if *output == ContainerOutput::Json && *kubernetes {
+                " kubernetesMetadata"
+            } else {
+                ""
+            }
+        ),
         ProcessorConfig::AddEc2Metadata { ttl } => {
             format!("ADDEC2METADATA metadataTTL={}s", ttl.as_secs())
         }

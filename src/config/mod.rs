@@ -215,6 +215,18 @@ pub struct FlowConfig {
 }
 
 impl FlowConfig {
+    /// The flow's `CRI` entry (always the first of its processors), if any.
+    pub fn container_log(&self) -> Option<(ContainerFormat, ContainerOutput, bool)> {
+        match self.processors.first() {
+            Some(ProcessorConfig::Container {
+                format,
+                output,
+                kubernetes,
+            }) => Some((*format, *output, *kubernetes)),
+            _ => None,
+        }
+    }
+
     /// A flow from the absolute glob `file_pattern` to `destination` with every other key
     /// at its default, as the loader would give it (for tests, benchmarks and tools).
     ///
@@ -426,11 +438,45 @@ pub enum ProcessorConfig {
     },
     /// `ADDBRACKETS`: the record between `{` and `}`.
     AddBrackets,
+    /// `CRI` (extension): container runtime log files (CRI, Docker `json-file`) decoded
+    /// into the application's lines, partial lines joined. Only as the first entry: the
+    /// framer does it (see `framing::container`), before multi-line grouping.
+    Container {
+        /// `format` (default `auto`).
+        format: ContainerFormat,
+        /// `output` (default `message`).
+        output: ContainerOutput,
+        /// `kubernetesMetadata` (default true): with `output: json`, a `kubernetes`
+        /// object with what the file's path names.
+        kubernetes: bool,
+    },
     /// `ADDEC2METADATA`.
     AddEc2Metadata {
         /// `metadataTTL` seconds (default 3600).
         ttl: Duration,
     },
+}
+
+/// `format` of `CRI`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ContainerFormat {
+    /// `auto`: Docker's for a line that starts with `{`, else CRI.
+    #[default]
+    Auto,
+    /// `cri`: `<time> <stream> <P|F> <message>` (containerd, CRI-O).
+    Cri,
+    /// `docker`: Docker's `json-file` lines.
+    Docker,
+}
+
+/// `output` of `CRI`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ContainerOutput {
+    /// `message`: the application's line, as it wrote it.
+    #[default]
+    Message,
+    /// `json`: `{"time":..,"stream":..,"log":..,"kubernetes":{..}}`.
+    Json,
 }
 
 /// `logFormat` of LOGTOJSON.

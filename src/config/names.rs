@@ -3,7 +3,10 @@
 //!
 //! [`Checker::choice`]: super::fields::Checker::choice
 
-use super::{Aggregation, InitialPosition, JsonFormat, LogFormat, OnParseError};
+use super::{
+    Aggregation, ContainerFormat, ContainerOutput, InitialPosition, JsonFormat, LogFormat,
+    OnParseError,
+};
 
 pub(super) const INITIAL_POSITIONS: &[(&str, InitialPosition)] = &[
     ("START_OF_FILE", InitialPosition::StartOfFile),
@@ -27,6 +30,16 @@ pub(super) const LOG_FORMATS: &[(&str, LogFormat)] = &[
     ("RFC3339SYSLOG", LogFormat::Rfc3339Syslog),
     ("RFC5424SYSLOG", LogFormat::Rfc5424Syslog),
     ("JSON", LogFormat::Json),
+];
+
+pub(super) const CONTAINER_FORMATS: &[(&str, ContainerFormat)] = &[
+    ("auto", ContainerFormat::Auto),
+    ("cri", ContainerFormat::Cri),
+    ("docker", ContainerFormat::Docker),
+];
+pub(super) const CONTAINER_OUTPUTS: &[(&str, ContainerOutput)] = &[
+    ("message", ContainerOutput::Message),
+    ("json", ContainerOutput::Json),
 ];
 
 /// The name of `v` in `table` (its canonical spelling).

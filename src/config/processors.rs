@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde_yaml::Value;
 
 use super::fields::{key_string, untag, Checker};
-use super::names::{JSON_FORMATS, LOG_FORMATS};
+use super::names::{CONTAINER_FORMATS, CONTAINER_OUTPUTS, JSON_FORMATS, LOG_FORMATS};
 use super::{LogFormat, ProcessorConfig};
 
 #[derive(Clone, Copy)]
@@ -17,6 +17,7 @@ pub(super) enum ProcessorKind {
     AddMetadata,
     AddBrackets,
     AddEc2Metadata,
+    Container,
 }
 
 pub(super) const PROCESSOR_KINDS: &[(&str, ProcessorKind)] = &[
@@ -26,6 +27,7 @@ pub(super) const PROCESSOR_KINDS: &[(&str, ProcessorKind)] = &[
     ("ADDMETADATA", ProcessorKind::AddMetadata),
     ("ADDBRACKETS", ProcessorKind::AddBrackets),
     ("ADDEC2METADATA", ProcessorKind::AddEc2Metadata),
+    ("CRI", ProcessorKind::Container),
 ];
 
 /// The CSV delimiter: one ASCII character, written plainly (`"|"`, a tab) or as a Java
@@ -255,6 +257,34 @@ pub(super) fn processor(c: &mut Checker, i: usize, v: &Value) -> Option<Processo
             })
         }
         ProcessorKind::AddBrackets => Some(ProcessorConfig::AddBrackets),
+        ProcessorKind::Container => {
+            if i != 0 {
+                c.error(
+                    &key("optionName"),
+                    None,
+                    "CRI must be the first dataProcessingOptions entry: it turns the \
+                     runtime's lines back into the application's, which the other \
+                     entries then process",
+                );
+            }
+            let format = f
+                .get("format")
+                .and_then(|v| c.choice(&key("format"), v, CONTAINER_FORMATS))
+                .unwrap_or_default();
+            let output = f
+                .get("output")
+                .and_then(|v| c.choice(&key("output"), v, CONTAINER_OUTPUTS))
+                .unwrap_or_default();
+            let kubernetes = f
+                .get("kubernetesMetadata")
+                .and_then(|v| c.bool(&key("kubernetesMetadata"), v))
+                .unwrap_or(true);
+            Some(ProcessorConfig::Container {
+                format,
+                output,
+                kubernetes,
+            })
+        }
         ProcessorKind::AddEc2Metadata => {
             let ttl = c.ranged(&mut f, "metadataTTL", 1, 31_536_000, 3600);
             if f.get("logFormat").is_some() {

@@ -29,12 +29,24 @@
 //! - Complete lines inside one [`Framer::push`] are handed out as slices of the caller's
 //!   buffer (no copy); only the partial last line, multi-line records and truncated
 //!   records are copied.
+//! - With `optionName: CRI` (see [`container`]), each line (after `skipHeaderLines`) is
+//!   decoded first, and a line the runtime split (`P` lines, Docker's lines without `\n`)
+//!   is joined with the lines that continue it, without separator, into one line that
+//!   spans their file bytes; footers and multi-line grouping then apply to these lines.
+//!   A split line whose end never comes is ended by [`Framer::flush`] (the multi-line
+//!   timer). With `output: json` the record is written as a JSON object, cut so that the
+//!   object stays whole within the limit.
 
+mod container;
+
+use std::path::Path;
 use std::time::Instant;
 
 use regex::bytes::Regex;
 
-use crate::config::FlowConfig;
+use crate::config::{ContainerOutput, FlowConfig};
+pub use container::KubernetesFields;
+use container::{Decoder, JsonWrap};
 
 /// One record cut from a file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,6 +60,9 @@ pub struct Frame<'a> {
     pub end: u64,
     /// True when the record was cut to `max_record_bytes` and ends with the terminator.
     pub truncated: bool,
+    /// The record is sent with a newline after `bytes` (false for a cut line, which
+    /// ends with the terminator as in the Java agent).
+    pub newline: bool,
 }
 
 /// What the framer tells its caller besides records.
@@ -74,6 +89,28 @@ struct Pending {
     since: Instant,
     /// False when no record is in progress (`bytes` is then kept only for its capacity).
     active: bool,
+    /// The time and stream of its first line (container logs written as JSON).
+    time: Vec<u8>,
+    stream: Vec<u8>,
+}
+
+/// A container log line that the runtime split, being joined (`optionName: CRI`).
+#[derive(Debug)]
+struct Container {
+    decoder: Decoder,
+    /// The file, for the warning about lines in neither format.
+    source: String,
+    /// Its first `max_record_bytes + 1` bytes.
+    joined: Vec<u8>,
+    /// Offset of its first line.
+    start: u64,
+    /// Its real length.
+    len: u64,
+    /// When its last part arrived.
+    since: Instant,
+    active: bool,
+    time: Vec<u8>,
+    stream: Vec<u8>,
 }
 
 /// Cuts one file's bytes into records. One per file being read; holds the partial last
@@ -96,12 +133,28 @@ pub struct Framer {
     committed: u64,
     /// Where truncated records are assembled.
     scratch: Vec<u8>,
+    /// `optionName: CRI`: the decoder and a split line in progress.
+    container: Option<Box<Container>>,
+    /// `output: json` of `CRI`, and the buffer its records are written in.
+    json: Option<(JsonWrap, Vec<u8>)>,
 }
 
 impl Framer {
     /// A framer for a file of `flow` whose next byte is at `offset`; headers are skipped only
     /// when `offset == 0`. `max_record_bytes` caps a record including the terminator.
     pub fn new(flow: &FlowConfig, offset: u64, max_record_bytes: usize) -> Self {
+        Framer::for_file(flow, offset, max_record_bytes, None)
+    }
+
+    /// [`Framer::new`] for the file at `path`, whose name gives container logs their
+    /// Kubernetes fields.
+    pub fn for_file(
+        flow: &FlowConfig,
+        offset: u64,
+        max_record_bytes: usize,
+        path: Option<&Path>,
+    ) -> Self {
+        let container_log = flow.container_log();
         Framer {
             multi_line_start: flow.multi_line_start_pattern.clone(),
             footer: flow.file_footer_pattern.clone(),
@@ -122,9 +175,27 @@ impl Framer {
                 len: 0,
                 since: Instant::now(),
                 active: false,
+                time: Vec::new(),
+                stream: Vec::new(),
             },
             committed: offset,
             scratch: Vec::new(),
+            container: container_log.map(|(format, ..)| {
+                Box::new(Container {
+                    decoder: Decoder::new(format),
+                    source: path.map_or_else(|| "input".to_string(), |p| p.display().to_string()),
+                    joined: Vec::new(),
+                    start: offset,
+                    len: 0,
+                    since: Instant::now(),
+                    active: false,
+                    time: Vec::new(),
+                    stream: Vec::new(),
+                })
+            }),
+            json: container_log
+                .filter(|(_, output, _)| *output == ContainerOutput::Json)
+                .map(|(_, _, kubernetes)| (JsonWrap::new(kubernetes, path), Vec::new())),
         }
     }
 
@@ -169,13 +240,28 @@ impl Framer {
             shrink(&mut self.partial);
             self.line_start = self.pos;
         }
+        self.flush_split(out);
         self.flush_pending(out);
     }
 
     /// When the multi-line record in progress got its last line, if one is: it is ended
     /// after `maxBufferAgeMillis` of silence, however long it has been growing.
     pub fn pending_since(&self) -> Option<Instant> {
-        self.pending.active.then_some(self.pending.since)
+        let split = self
+            .container
+            .as_ref()
+            .filter(|c| c.active)
+            .map(|c| c.since);
+        let pending = self.pending.active.then_some(self.pending.since);
+        match (split, pending) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Container log lines in neither the CRI nor Docker's format (passed on as read).
+    pub fn malformed_container_lines(&self) -> u64 {
+        self.container.as_ref().map_or(0, |c| c.decoder.malformed)
     }
 
     /// Offset up to which every byte belongs to a record already emitted or skipped: where
@@ -186,7 +272,11 @@ impl Framer {
 
     /// Bytes of buffer capacity held (partial line, record in progress, scratch).
     pub fn capacity(&self) -> usize {
-        self.partial.capacity() + self.pending.bytes.capacity() + self.scratch.capacity()
+        self.partial.capacity()
+            + self.pending.bytes.capacity()
+            + self.scratch.capacity()
+            + self.container.as_ref().map_or(0, |c| c.joined.capacity())
+            + self.json.as_ref().map_or(0, |(_, b)| b.capacity())
     }
 
     /// One complete line: `kept` is its first bytes (all of them unless `full` exceeds the
@@ -207,6 +297,76 @@ impl Framer {
             out(FrameEvent::Skipped);
             return;
         }
+        let Some(mut c) = self.container.take() else {
+            self.record_line(kept, start, end, full, (b"", b""), out);
+            return;
+        };
+        match c.decoder.decode(kept) {
+            None => {
+                if c.decoder.malformed == 1 {
+                    tracing::warn!(
+                        file = %c.source,
+                        "a line is in neither the CRI nor Docker's json-file format; it is sent as it is (further ones are counted, not logged)"
+                    );
+                }
+                self.record_line(kept, start, end, full, (b"", b""), out);
+            }
+            Some(d) => {
+                // The bytes of the message past what was kept.
+                let msg_full = d.msg.len() as u64 + (full - kept.len() as u64);
+                if d.partial || c.active {
+                    if !c.active {
+                        c.active = true;
+                        c.start = start;
+                        c.len = 0;
+                        c.joined.clear();
+                        c.time.clear();
+                        c.time.extend_from_slice(&d.time);
+                        c.stream.clear();
+                        c.stream.extend_from_slice(&d.stream);
+                    }
+                    append_capped(&mut c.joined, &d.msg, self.max_record_bytes + 1);
+                    c.len += msg_full;
+                    c.since = Instant::now();
+                    if !d.partial {
+                        c.active = false;
+                        self.record_line(&c.joined, c.start, end, c.len, (&c.time, &c.stream), out);
+                        shrink(&mut c.joined);
+                    }
+                } else {
+                    self.record_line(&d.msg, start, end, msg_full, (&d.time, &d.stream), out);
+                }
+            }
+        }
+        self.container = Some(c);
+    }
+
+    /// Ends a split container line whose end never came.
+    fn flush_split(&mut self, out: &mut dyn FnMut(FrameEvent<'_>)) {
+        let Some(mut c) = self.container.take() else {
+            return;
+        };
+        if c.active {
+            c.active = false;
+            let end = self.line_start;
+            self.record_line(&c.joined, c.start, end, c.len, (&c.time, &c.stream), out);
+            shrink(&mut c.joined);
+        }
+        self.container = Some(c);
+    }
+
+    /// One line as the application wrote it (decoded from the container format, if
+    /// any), with the time and stream of container logs.
+    fn record_line(
+        &mut self,
+        kept: &[u8],
+        start: u64,
+        end: u64,
+        full: u64,
+        meta: (&[u8], &[u8]),
+        out: &mut dyn FnMut(FrameEvent<'_>),
+    ) {
+        let kept = &kept[..kept.len().min(self.max_record_bytes + 1)];
         if self
             .footer
             .as_ref()
@@ -218,18 +378,8 @@ impl Framer {
             return;
         }
         let Some(re) = &self.multi_line_start else {
-            emit(
-                &mut self.scratch,
-                &self.terminator,
-                self.max_record_bytes,
-                kept,
-                full,
-                start,
-                end,
-                out,
-            );
+            self.emit(kept, full, start, end, meta, out);
             self.committed = end;
-            shrink(&mut self.scratch);
             return;
         };
         // `lookingAt`: the leftmost match starts at 0 iff some match starts at 0.
@@ -251,6 +401,10 @@ impl Framer {
             p.len = full;
             p.since = Instant::now();
             p.active = true;
+            p.time.clear();
+            p.time.extend_from_slice(meta.0);
+            p.stream.clear();
+            p.stream.extend_from_slice(meta.1);
             self.committed = start;
         }
     }
@@ -259,20 +413,68 @@ impl Framer {
         if !self.pending.active {
             return;
         }
-        let p = &mut self.pending;
-        p.active = false;
-        emit(
-            &mut self.scratch,
-            &self.terminator,
-            self.max_record_bytes,
-            &p.bytes,
-            p.len,
-            p.start,
-            p.end,
-            out,
+        self.pending.active = false;
+        let since = self.pending.since;
+        let p = std::mem::replace(
+            &mut self.pending,
+            Pending {
+                bytes: Vec::new(),
+                start: 0,
+                end: 0,
+                len: 0,
+                since,
+                active: false,
+                time: Vec::new(),
+                stream: Vec::new(),
+            },
         );
+        self.emit(&p.bytes, p.len, p.start, p.end, (&p.time, &p.stream), out);
         self.committed = p.end;
-        shrink(&mut p.bytes);
+        self.pending = p;
+        shrink(&mut self.pending.bytes);
+    }
+
+    /// Hands out one record whose first bytes are `kept` and whose real length is `full`:
+    /// as they are, cut to the limit, or written as JSON (`CRI` with `output: json`).
+    fn emit(
+        &mut self,
+        kept: &[u8],
+        full: u64,
+        offset: u64,
+        end: u64,
+        meta: (&[u8], &[u8]),
+        out: &mut dyn FnMut(FrameEvent<'_>),
+    ) {
+        if let Some((wrap, buf)) = &mut self.json {
+            let truncated = wrap.write(
+                buf,
+                meta,
+                kept,
+                full,
+                &self.terminator,
+                self.max_record_bytes,
+                &mut self.scratch,
+            );
+            out(FrameEvent::Record(Frame {
+                bytes: buf,
+                offset,
+                end,
+                truncated,
+                newline: true,
+            }));
+            shrink(buf);
+        } else {
+            emit(
+                &mut self.scratch,
+                &self.terminator,
+                self.max_record_bytes,
+                kept,
+                full,
+                offset,
+                end,
+                out,
+            );
+        }
         shrink(&mut self.scratch);
     }
 }
@@ -312,6 +514,7 @@ fn emit(
             offset,
             end,
             truncated: false,
+            newline: true,
         }));
         return;
     }
@@ -323,6 +526,7 @@ fn emit(
         offset,
         end,
         truncated: true,
+        newline: false,
     }));
 }
 

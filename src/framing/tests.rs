@@ -393,3 +393,188 @@ proptest! {
         }
     }
 }
+
+fn cri_flow(output: crate::config::ContainerOutput) -> FlowConfig {
+    let mut flow = test_flow();
+    flow.processors = vec![crate::config::ProcessorConfig::Container {
+        format: crate::config::ContainerFormat::Auto,
+        output,
+        kubernetes: true,
+    }];
+    flow
+}
+
+const T: &str = "2026-12-02T10:00:00.000000001Z";
+
+#[test]
+fn cri_lines_decode_and_split_lines_join() {
+    use crate::config::ContainerOutput;
+    let flow = cri_flow(ContainerOutput::Message);
+    let input = format!(
+        "{T} stdout F one\n{T} stdout P tw\n{T} stdout P o \n{T} stdout F end\n{T} stderr F three\n"
+    );
+    let l = T.len() as u64 + 11; // bytes of the prefix and newline around each message
+    let ev = run(&flow, 1000, &[input.as_bytes()], false);
+    let one = l + 3;
+    let two = 3 * l + 2 + 2 + 3;
+    assert_eq!(
+        ev,
+        vec![
+            rec("one", 0, one),
+            rec("two end", one, one + two),
+            rec("three", one + two, input.len() as u64)
+        ]
+    );
+    // Fed one byte at a time: the same records, and the committed offset never passes a
+    // split line that has not ended.
+    let mut f = Framer::new(&flow, 0, 1000);
+    let mut ev2 = Vec::new();
+    for (i, b) in input.as_bytes().iter().enumerate() {
+        f.push(std::slice::from_ref(b), &mut collect(&mut ev2));
+        let pos = i as u64 + 1;
+        if pos > one && pos < one + two {
+            assert!(f.committed() <= one, "committed {} at {pos}", f.committed());
+        }
+    }
+    assert_eq!(ev2, ev);
+    assert_eq!(f.committed(), input.len() as u64);
+}
+
+#[test]
+fn docker_lines_decode_and_split_lines_join() {
+    let flow = cri_flow(crate::config::ContainerOutput::Message);
+    let input = concat!(
+        r#"{"log":"a \"q\"\n","stream":"stdout","time":"t1"}"#,
+        "\n",
+        r#"{"log":"16k part ","stream":"stdout","time":"t2"}"#,
+        "\n",
+        r#"{"log":"rest\n","stream":"stdout","time":"t3"}"#,
+        "\n",
+        // Both formats in one file (auto): a runtime change on the node.
+        "t4 stdout F cri\n",
+    );
+    let ev = run(&flow, 1000, &[input.as_bytes()], false);
+    let recs: Vec<String> = ev
+        .iter()
+        .map(|e| match e {
+            Ev::Rec(b, ..) => String::from_utf8(b.clone()).unwrap(),
+            Ev::Skip => "skip".into(),
+        })
+        .collect();
+    assert_eq!(recs, ["a \"q\"", "16k part rest", "cri"]);
+}
+
+#[test]
+fn split_line_without_end_is_flushed_and_long_ones_are_cut() {
+    let flow = cri_flow(crate::config::ContainerOutput::Message);
+    // The container died after a partial line: the timer's flush sends what came.
+    let mut f = Framer::new(&flow, 0, 1000);
+    let mut ev = Vec::new();
+    f.push(
+        format!("{T} stdout P half\n").as_bytes(),
+        &mut collect(&mut ev),
+    );
+    assert!(ev.is_empty());
+    assert!(f.pending_since().is_some());
+    assert_eq!(f.committed(), 0);
+    f.flush(false, &mut collect(&mut ev));
+    let len = T.len() as u64 + 15;
+    assert_eq!(ev, vec![rec("half", 0, len)]);
+    assert_eq!(f.committed(), len);
+    assert!(f.pending_since().is_none());
+
+    // 50 parts of 100 bytes under a 1,000-byte limit: one record, cut with the
+    // terminator, and the framer keeps no more than the limit.
+    let mut flow = flow;
+    flow.truncated_record_terminator = b"~".to_vec();
+    let part = "x".repeat(100);
+    let mut input = String::new();
+    for _ in 0..49 {
+        input.push_str(&format!("{T} stdout P {part}\n"));
+    }
+    input.push_str(&format!("{T} stdout F {part}\n{T} stdout F next\n"));
+    let mut f = Framer::new(&flow, 0, 1000);
+    let mut ev = Vec::new();
+    f.push(input.as_bytes(), &mut collect(&mut ev));
+    assert_eq!(ev.len(), 2);
+    let Ev::Rec(b, 0, _, true) = &ev[0] else {
+        panic!("{ev:?}")
+    };
+    assert_eq!(b.len(), 1000);
+    assert!(b.ends_with(b"x~"));
+    assert!(f.capacity() < 16 * 1024);
+    let next = T.len() as u64 + 15;
+    assert_eq!(
+        ev[1],
+        rec("next", input.len() as u64 - next, input.len() as u64)
+    );
+}
+
+#[test]
+fn cri_lines_group_into_multi_line_records_and_meet_footers() {
+    let mut flow = cri_flow(crate::config::ContainerOutput::Message);
+    flow.multi_line_start_pattern = Some(Regex::new(r"\d{4}-").unwrap());
+    flow.file_footer_pattern = Some(Regex::new("^END$").unwrap());
+    let input = format!(
+        "{T} stdout F 2026-12-02 boom\n{T} stdout F \tat a.B\n{T} stdout P \tat c\n{T} stdout F .D\n{T} stdout F END\n"
+    );
+    let ev = run(&flow, 1000, &[input.as_bytes()], false);
+    assert_eq!(ev.len(), 2, "{ev:?}");
+    let Ev::Rec(b, 0, ..) = &ev[0] else {
+        panic!("{ev:?}")
+    };
+    assert_eq!(b, b"2026-12-02 boom\n\tat a.B\n\tat c.D");
+    assert_eq!(ev[1], Ev::Skip);
+}
+
+#[test]
+fn malformed_container_lines_are_sent_as_they_are() {
+    let flow = cri_flow(crate::config::ContainerOutput::Message);
+    let mut f = Framer::new(&flow, 0, 1000);
+    let mut ev = Vec::new();
+    f.push(b"not a container line\n{\"broken\n", &mut collect(&mut ev));
+    assert_eq!(
+        ev,
+        vec![rec("not a container line", 0, 21), rec("{\"broken", 21, 30)]
+    );
+    assert_eq!(f.malformed_container_lines(), 2);
+}
+
+#[test]
+fn json_output_names_the_container() {
+    let flow = cri_flow(crate::config::ContainerOutput::Json);
+    let id = "ab".repeat(32);
+    let path = format!("/var/log/containers/web-1_shop_app-{id}.log");
+    let mut f = Framer::for_file(&flow, 0, 1000, Some(Path::new(&path)));
+    let mut ev = Vec::new();
+    f.push(
+        format!("{T} stderr P a\"\n{T} stderr F b\nraw\n").as_bytes(),
+        &mut collect(&mut ev),
+    );
+    let texts: Vec<serde_json::Value> = ev
+        .iter()
+        .map(|e| match e {
+            Ev::Rec(b, ..) => serde_json::from_slice(b).unwrap(),
+            Ev::Skip => panic!(),
+        })
+        .collect();
+    assert_eq!(
+        texts[0],
+        serde_json::json!({"time": T, "stream": "stderr", "log": "a\"b",
+            "kubernetes": {"namespace": "shop", "pod": "web-1", "container": "app", "containerId": id}})
+    );
+    assert_eq!(texts[1]["log"], "raw");
+    assert_eq!(texts[1]["time"], "");
+    // Without a Kubernetes path, or with kubernetesMetadata off: no kubernetes member.
+    let mut f = Framer::for_file(&flow, 0, 1000, Some(Path::new("/var/log/app.log")));
+    let mut ev = Vec::new();
+    f.push(
+        format!("{T} stdout F x\n").as_bytes(),
+        &mut collect(&mut ev),
+    );
+    let Ev::Rec(b, ..) = &ev[0] else { panic!() };
+    assert_eq!(
+        String::from_utf8_lossy(b),
+        format!(r#"{{"time":"{T}","stream":"stdout","log":"x"}}"#)
+    );
+}

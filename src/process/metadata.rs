@@ -4,7 +4,8 @@
 //! milliseconds: `2026-11-27T12:00:00.000Z`. `metadata` is the configured value as JSON.
 //! `data` is the record (without its final newline) as a JSON string, also when a
 //! previous processor made it JSON, as the Java agent does; with `nestObjects: true`
-//! (extension) such a record is nested as an object instead.
+//! (extension) a record that is a JSON object (made by a processor before, or a line that
+//! is one) is nested as an object instead.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 

@@ -191,6 +191,8 @@ impl Chain {
                     format(json_format),
                 ),
                 ProcessorConfig::AddBrackets => Step::Brackets,
+                // Decoded by the framer, before the chain sees the record.
+                ProcessorConfig::Container { .. } => continue,
                 ProcessorConfig::AddEc2Metadata { .. } => Step::Ec2(AddEc2::new(ec2.clone())),
             });
         }
@@ -346,7 +348,11 @@ impl Chain {
                     }
                 }
                 Step::Meta(m, format) => {
-                    if let Cur::Obj(_) = cur {
+                    // With nestObjects, a text record that is a JSON object (from CRI's
+                    // `output: json`, or written so by the application) nests too.
+                    let object = matches!(cur, Cur::Obj(_))
+                        || (m.nests_objects() && b.obj.parse_object(body, &mut b.tmp));
+                    if object {
                         m.apply_obj(&mut b.obj, &mut b.tmp);
                     } else {
                         m.apply_text(body, &mut b.obj);

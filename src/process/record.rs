@@ -107,7 +107,7 @@ impl RecordMaker {
         if self.chain.is_empty() {
             self.out.clear();
             self.out.extend_from_slice(frame.bytes);
-            if !truncated {
+            if frame.newline {
                 self.out.push(b'\n');
             }
         } else {

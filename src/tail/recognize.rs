@@ -290,6 +290,7 @@ impl Loop<'_> {
             None => self.checkpoints.open(key, &path, offset, Some(head)),
         }
         let tail = Tail::before(&file, offset);
+        let framer = Framer::for_file(self.flow, offset, self.framer_cap, Some(&path));
         let now = Instant::now();
         self.open += 1;
         self.readers.insert(
@@ -302,7 +303,7 @@ impl Loop<'_> {
                 phase: Phase::Reading {
                     key,
                     id,
-                    framer: Framer::new(self.flow, offset, self.framer_cap),
+                    framer,
                     covered: offset,
                     head,
                     tail,
@@ -458,7 +459,7 @@ impl Loop<'_> {
             }
             None => self.checkpoints.open(key, &path, offset, Some(head)),
         }
-        let framer = Framer::new(self.flow, offset, self.framer_cap);
+        let framer = Framer::for_file(self.flow, offset, self.framer_cap, Some(&path));
         r.offset = offset;
         r.phase = Phase::Reading {
             key,

@@ -1,4 +1,4 @@
-//! Unit tests of the chain; the golden tests of each format are in `tests/processors.rs`.
+//! Unit tests of the chain; the golden tests of each format are in `tests/configuration/processors.rs`.
 
 use super::*;
 use crate::config::LogFormat;

@@ -4,6 +4,7 @@
 //! credentials and a region.
 #![allow(dead_code)]
 
+pub mod agent;
 pub mod proxy;
 
 use std::net::TcpListener;
@@ -434,3 +435,20 @@ pub fn read_bucket(endpoint: &str, bucket: &str) -> Vec<Vec<u8>> {
     let objs: Vec<Obj> = serde_json::from_slice(&out).unwrap();
     objs.into_iter().map(|o| b64(&o.data)).collect()
 }
+
+/// Serialises the tests that load the machine (the torture, model and reliability tests):
+/// each holds the guard for its whole run, so that two of them never share the two cores
+/// of a CI machine (their timings are part of what they check).
+pub fn heavy() -> Heavy {
+    static HEAVY: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    Heavy(
+        HEAVY
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()),
+    )
+}
+
+/// The guard of [`heavy`]: the test that holds it is the only heavy one running. (Held
+/// across `.await` by async tests, which run on their own runtime: nothing else waits on
+/// it from that runtime.)
+pub struct Heavy(#[allow(dead_code)] std::sync::MutexGuard<'static, ()>);

@@ -4,8 +4,8 @@
 //! the stream); the figures asked for (read progress and memory during the outage, throttle
 //! log lines during the storm) are printed.
 
-mod common;
-mod support;
+use crate::support;
+use crate::support::agent;
 
 use std::collections::HashSet;
 use std::fs;
@@ -24,7 +24,7 @@ const MIB: f64 = 1024.0 * 1024.0;
 /// A config with one Kinesis flow per `(file, stream)` under `logs/`, through `endpoint`,
 /// with `/metrics` on `metrics_port`.
 fn config(
-    s: &common::Scratch,
+    s: &agent::Scratch,
     endpoint: &str,
     flows: &[(&str, &str)],
     metrics_port: u16,
@@ -179,10 +179,10 @@ async fn drained(port: u16, lines: u64, limit: Duration) -> bool {
 }
 
 /// SIGTERM, and a clean exit.
-async fn stop_agent(mut agent: common::Agent) {
-    common::sigterm(&agent.0);
+async fn stop_agent(mut agent: agent::Agent) {
+    agent::sigterm(&agent.0);
     let status = tokio::task::spawn_blocking(move || {
-        common::wait_exit(&mut agent.0, Duration::from_secs(30))
+        agent::wait_exit(&mut agent.0, Duration::from_secs(30))
     })
     .await
     .unwrap()
@@ -206,6 +206,7 @@ const RSS_LIMIT: u64 = 64 * 1024 * 1024;
 /// line arrives.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_one_minute_outage_pauses_reading_and_loses_nothing() {
+    let _heavy = support::heavy();
     let Some(moto) = Moto::start() else { return };
     let client = support::kinesis(&moto.endpoint);
     support::create_stream(&client, "outage", 2).await;
@@ -214,11 +215,11 @@ async fn a_one_minute_outage_pauses_reading_and_loses_nothing() {
         forget_seen_data: true,
         ..Faults::default()
     });
-    let s = common::Scratch::new();
+    let s = agent::Scratch::new();
     let port = support::free_port();
     let cfg = config(&s, &proxy.endpoint, &[("app.log", "outage")], port);
     let log = s.path("agent.log");
-    let child = common::Agent(common::spawn(&cfg, &log));
+    let child = agent::Agent(agent::spawn(&cfg, &log));
     let pid = child.0.id();
     started(&log).await;
 
@@ -385,11 +386,12 @@ const THROTTLE_LOG_INTERVAL: Duration = kinesis_tail::sink::retry::THROTTLE_LOG_
 /// reports the throttling at most once a minute per flow, not once per refusal.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_throttling_storm_is_logged_once_a_minute_per_flow_and_loses_nothing() {
+    let _heavy = support::heavy();
     let Some(moto) = Moto::start() else { return };
     let client = support::kinesis(&moto.endpoint);
     support::create_stream(&client, "storm", 1).await;
     let proxy = Proxy::start(&moto.endpoint).await;
-    let s = common::Scratch::new();
+    let s = agent::Scratch::new();
     let port = support::free_port();
     let cfg = config(
         &s,
@@ -398,7 +400,7 @@ async fn a_throttling_storm_is_logged_once_a_minute_per_flow_and_loses_nothing()
         port,
     );
     let log = s.path("agent.log");
-    let child = common::Agent(common::spawn(&cfg, &log));
+    let child = agent::Agent(agent::spawn(&cfg, &log));
     started(&log).await;
 
     proxy.set_faults(Faults {

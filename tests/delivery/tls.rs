@@ -3,8 +3,8 @@
 //! clients. A TLS front (rustls, a certificate of a CA made here) relays to moto; an
 //! HTTP CONNECT proxy stands for a corporate proxy.
 
-mod common;
-mod support;
+use crate::support;
+use crate::support::agent;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::*;
+use agent::*;
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
     KeyUsagePurpose,

@@ -1,13 +1,13 @@
 //! Bad input and secrets: whatever the files hold, every valid line arrives and
 //! nothing hangs; credentials never reach a log line.
 
-mod common;
-mod support;
+use crate::support;
+use crate::support::agent;
 
 use std::fs;
 use std::io::Write;
 
-use common::*;
+use agent::*;
 
 #[test]
 fn huge_lines_invalid_utf8_nul_and_crlf_are_shipped_as_bytes() {

@@ -5,7 +5,8 @@
 //! At least 20 kills, half of them inside a checkpoint write (see the comment at
 //! the kill loop for how they are made to land there); duplicates are reported per kill.
 
-mod common;
+use crate::support;
+use crate::support::agent;
 
 use std::collections::HashSet;
 use std::fs;
@@ -15,7 +16,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::*;
+use agent::*;
 use kinesis_tail::tail::checkpoint::PAUSE_IN_WRITE_ENV;
 
 const RATE_PER_SEC: u64 = 6000;
@@ -115,6 +116,7 @@ fn spawn_rotator(
 
 #[test]
 fn rotation_and_sigkill_torture_loses_nothing() {
+    let _heavy = support::heavy();
     let s = Scratch::new();
     let cfg = s.simple_config("app.log", "");
     let log = s.logs().join("app.log");
@@ -297,8 +299,6 @@ fn rotation_and_sigkill_torture_loses_nothing() {
     );
 }
 
-mod support;
-
 /// What logrotate's `copytruncate` does, as it does it: the copy is written in chunks
 /// (it grows after it appears), then the original is truncated in place.
 fn chunked_copytruncate(log: &Path, copy: &Path) {
@@ -319,6 +319,7 @@ fn chunked_copytruncate(log: &Path, copy: &Path) {
 /// arrive whole; two distinct lines never carry one record ID; duplicates are counted.
 #[test]
 fn slow_throttling_destination_rotation_and_kills_lose_nothing() {
+    let _heavy = support::heavy();
     const RATE: u64 = 2000;
     const KILLS: usize = 10;
     let Some(moto) = support::Moto::start() else {

@@ -5,8 +5,8 @@
 //! test (`KT_MOTO_SERVER`, else `.venv-test` of this crate, else `/work/main/.venv-test`),
 //! with static test credentials and an explicit region.
 
-mod common;
-mod support;
+use crate::support;
+use crate::support::agent;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -211,8 +211,8 @@ async fn agent_reports_what_it_sent_to_cloudwatch() {
     std::fs::create_dir(d.join("f")).unwrap();
     let k_lines: Vec<String> = (0..700).map(|i| format!("kinesis line {i}")).collect();
     let f_lines: Vec<String> = (0..300).map(|i| format!("firehose line {i}")).collect();
-    common::append(&d.join("k/a.log"), &k_lines);
-    common::append(&d.join("f/a.log"), &f_lines);
+    agent::append(&d.join("k/a.log"), &k_lines);
+    agent::append(&d.join("f/a.log"), &f_lines);
     let cfg = config(&format!(
         "checkpointFile: {d}/checkpoints
 awsAccessKeyId: testing
@@ -448,7 +448,7 @@ async fn metrics_endpoint_exposes_per_flow_counters() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("logs")).unwrap();
     let lines: Vec<String> = (0..250).map(|i| format!("line number {i}")).collect();
-    common::append(&dir.path().join("logs/app.log"), &lines);
+    agent::append(&dir.path().join("logs/app.log"), &lines);
     let port = free_port();
     let out = dir.path().join("out.txt");
     let cfg = config(&format!(
@@ -471,7 +471,7 @@ flows:
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
     let got = tokio::task::spawn_blocking({
         let out = out.clone();
-        move || common::wait_until(&out, Duration::from_secs(20), |l| l.len() >= 250)
+        move || agent::wait_until(&out, Duration::from_secs(20), |l| l.len() >= 250)
     })
     .await
     .unwrap();
@@ -636,7 +636,7 @@ flows:
         ..Faults::default()
     });
     let lines: Vec<String> = (0..50).map(|i| format!("line {i}")).collect();
-    common::append(&dir.path().join("logs/a.log"), &lines);
+    agent::append(&dir.path().join("logs/a.log"), &lines);
     let (status, body) = health(503).await.unwrap();
     assert_eq!(status, 503, "{body}");
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
@@ -693,7 +693,7 @@ async fn health_follows_a_destination_that_stalls_and_recovers() {
         .map(|i| format!("{i:06} {}", "x".repeat(90)))
         .collect();
     let expected: usize = lines.iter().map(|l| l.len() + 1).sum();
-    common::append(&dir.path().join("logs/app.log"), &lines);
+    agent::append(&dir.path().join("logs/app.log"), &lines);
     let port = free_port();
     let cfg = config(&format!(
         "checkpointFile: {d}/checkpoints
@@ -765,12 +765,12 @@ flows:
 /// `log.statusReportingPeriodSeconds`, with true numbers.
 #[test]
 fn progress_lines_carry_true_numbers() {
-    let s = common::Scratch::new();
+    let s = agent::Scratch::new();
     let lines: Vec<String> = (0..321)
         .map(|i| format!("progress test line {i}"))
         .collect();
     let bytes: usize = lines.iter().map(|l| l.len() + 1).sum();
-    common::append(&s.logs().join("a.log"), &lines);
+    agent::append(&s.logs().join("a.log"), &lines);
     let pattern = format!("{}/*.log", s.logs().display());
     let flow = format!(
         "outputFile: {}\ninitialPosition: START_OF_FILE\nmaxBufferAgeMillis: 1000\n",
@@ -782,14 +782,14 @@ fn progress_lines_carry_true_numbers() {
     );
     let log = s.path("agent.log");
     let logf = std::fs::File::create(&log).unwrap();
-    let mut child = common::command(&cfg)
+    let mut child = agent::command(&cfg)
         .args(["run", "--log-level", "info"])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(logf)
         .spawn()
         .unwrap();
-    let done = common::wait_until(&s.out(), Duration::from_secs(20), |l| l.len() >= 321);
+    let done = agent::wait_until(&s.out(), Duration::from_secs(20), |l| l.len() >= 321);
     assert_eq!(done.len(), 321);
     let progress = regex::Regex::new(
         r"Agent: Progress: (\d+) records parsed \((\d+) bytes\), and (\d+) records sent successfully to destinations\. Uptime: (\d+)ms",
@@ -800,7 +800,7 @@ fn progress_lines_carry_true_numbers() {
         321
     );
     // A periodic line (not only the one printed at shutdown) shows every record.
-    let seen = common::wait_until(&log, Duration::from_secs(10), |l| {
+    let seen = agent::wait_until(&log, Duration::from_secs(10), |l| {
         l.iter().any(|x| x.contains(&full))
     });
     assert!(
@@ -808,8 +808,8 @@ fn progress_lines_carry_true_numbers() {
         "no progress line with {full:?}:\n{}",
         seen.join("\n")
     );
-    common::sigterm(&child);
-    assert!(common::wait_exit(&mut child, Duration::from_secs(15)).is_some());
+    agent::sigterm(&child);
+    assert!(agent::wait_exit(&mut child, Duration::from_secs(15)).is_some());
     let text = std::fs::read_to_string(&log).unwrap();
     let found: Vec<(u64, u64, u64, u64)> = progress
         .captures_iter(&text)

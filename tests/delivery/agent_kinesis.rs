@@ -1,7 +1,7 @@
 //! The whole agent (the real binary) shipping to Kinesis in moto, through the fault proxy.
 
-mod common;
-mod support;
+use crate::support;
+use crate::support::agent;
 
 use std::collections::HashSet;
 use std::fs;
@@ -12,7 +12,7 @@ use support::proxy::{Faults, Proxy};
 use support::Moto;
 
 fn agent_config(
-    s: &common::Scratch,
+    s: &agent::Scratch,
     endpoint: &str,
     stream: &str,
     extra: &str,
@@ -58,16 +58,16 @@ async fn logtojson_kpl_through_faults_every_line_in_its_shard() {
         http_500_share: 0.1,
         ..Faults::default()
     });
-    let s = common::Scratch::new();
+    let s = agent::Scratch::new();
     let lines = apache_lines(3000);
-    common::append(&s.logs().join("access.log"), &lines);
+    agent::append(&s.logs().join("access.log"), &lines);
     let cfg = agent_config(
         &s,
         &proxy.endpoint,
         "logs",
         "aggregation: KPL\naggregatedRecordSizeBytes: 16384\npartitionKeyOption: DETERMINISTIC\nrecordIdField: recordId\ndataProcessingOptions:\n  - optionName: LOGTOJSON\n    logFormat: COMBINEDAPACHELOG\n    lenient: true\n",
     );
-    let out = tokio::task::spawn_blocking(move || common::run_once(&cfg))
+    let out = tokio::task::spawn_blocking(move || agent::run_once(&cfg))
         .await
         .unwrap();
     assert!(
@@ -137,18 +137,18 @@ async fn a_huge_line_is_truncated_and_its_batch_delivered() {
         max_record_bytes: Some(1024 * 1024),
         ..Faults::default()
     });
-    let s = common::Scratch::new();
+    let s = agent::Scratch::new();
     let mut lines: Vec<String> = (0..100).map(|i| format!("before {i}")).collect();
     lines.push("x".repeat(5 * 1024 * 1024));
     lines.extend((0..100).map(|i| format!("after {i}")));
-    common::append(&s.logs().join("big.log"), &lines);
+    agent::append(&s.logs().join("big.log"), &lines);
     let cfg = agent_config(
         &s,
         &proxy.endpoint,
         "raw",
         "truncatedRecordTerminator: \"...TRUNCATED\\n\"\n",
     );
-    let out = tokio::task::spawn_blocking(move || common::run_once(&cfg))
+    let out = tokio::task::spawn_blocking(move || agent::run_once(&cfg))
         .await
         .unwrap();
     assert!(out.status.success());
@@ -171,12 +171,12 @@ async fn a_huge_line_is_truncated_and_its_batch_delivered() {
 async fn missing_stream_one_error_then_delivery() {
     let Some(moto) = Moto::start() else { return };
     let client = support::kinesis(&moto.endpoint);
-    let s = common::Scratch::new();
+    let s = agent::Scratch::new();
     let lines: Vec<String> = (0..50).map(|i| format!("waiting line {i}")).collect();
-    common::append(&s.logs().join("a.log"), &lines);
+    agent::append(&s.logs().join("a.log"), &lines);
     let cfg = agent_config(&s, &moto.endpoint, "late", "");
     let log = s.path("agent.log");
-    let mut child = common::spawn(&cfg, &log);
+    let mut child = agent::spawn(&cfg, &log);
     tokio::time::sleep(Duration::from_secs(3)).await;
     support::create_stream(&client, "late", 1).await;
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -188,9 +188,9 @@ async fn missing_stream_one_error_then_delivery() {
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
-    common::sigterm(&child);
+    agent::sigterm(&child);
     let status =
-        tokio::task::spawn_blocking(move || common::wait_exit(&mut child, Duration::from_secs(20)))
+        tokio::task::spawn_blocking(move || agent::wait_exit(&mut child, Duration::from_secs(20)))
             .await
             .unwrap()
             .expect("exits");
@@ -220,9 +220,9 @@ async fn missing_stream_one_error_then_delivery() {
 /// shipped after the restart.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_with_the_destination_down_and_a_full_queue() {
-    let s = common::Scratch::new();
+    let s = agent::Scratch::new();
     let lines: Vec<String> = (0..5000).map(|i| format!("queued line {i:05}")).collect();
-    common::append(&s.logs().join("a.log"), &lines);
+    agent::append(&s.logs().join("a.log"), &lines);
     // Nothing listens on this port: every request fails, forever.
     let dead = format!("http://127.0.0.1:{}", support::free_port());
     let cfg = agent_config(
@@ -232,7 +232,7 @@ async fn sigterm_with_the_destination_down_and_a_full_queue() {
         "publishQueueCapacity: 1\nmaxBufferSizeRecords: 10\n",
     );
     let log = s.path("agent.log");
-    let mut child = common::spawn(&cfg, &log);
+    let mut child = agent::spawn(&cfg, &log);
     // Once the flow runs (after its preflight, which retries the dead endpoint), the
     // reader fills the one-batch queue at once and blocks.
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -245,9 +245,9 @@ async fn sigterm_with_the_destination_down_and_a_full_queue() {
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
     let t = Instant::now();
-    common::sigterm(&child);
+    agent::sigterm(&child);
     let status =
-        tokio::task::spawn_blocking(move || common::wait_exit(&mut child, Duration::from_secs(20)))
+        tokio::task::spawn_blocking(move || agent::wait_exit(&mut child, Duration::from_secs(20)))
             .await
             .unwrap()
             .expect("exits although the queue is full and the destination down");
@@ -269,7 +269,7 @@ async fn run_sends_exactly_what_process_prints() {
     let Some(moto) = Moto::start() else { return };
     let client = support::kinesis(&moto.endpoint);
     support::create_stream(&client, "same", 2).await;
-    let s = common::Scratch::new();
+    let s = agent::Scratch::new();
     let mut body: Vec<u8> = Vec::new();
     for i in 0..200 {
         body.extend_from_slice(
@@ -316,7 +316,7 @@ async fn run_sends_exactly_what_process_prints() {
         assert!(out.status.success());
         out.stdout
     };
-    let out = tokio::task::spawn_blocking(move || common::run_once(&cfg))
+    let out = tokio::task::spawn_blocking(move || agent::run_once(&cfg))
         .await
         .unwrap();
     assert!(

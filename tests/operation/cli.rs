@@ -1,12 +1,12 @@
 //! The command line through the real binary: exit codes, `check`, `process`, readiness.
 
-mod common;
+use crate::support::agent;
 
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::*;
+use agent::*;
 
 fn kt(args: &[&str]) -> std::process::Output {
     Command::new(bin())
@@ -123,6 +123,43 @@ fn process_applies_framing_and_processors_to_stdin() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn process_path_names_the_pod_of_container_logs() {
+    let s = Scratch::new();
+    let cfg = s.config(
+        &[(
+            "/var/log/containers/*.log",
+            "outputFile: \"-\"\ndataProcessingOptions:\n  - optionName: CRI\n    output: json\n",
+        )],
+        "",
+    );
+    let id = "0f".repeat(32);
+    let path = format!("/var/log/containers/api-5_prod_server-{id}.log");
+    let mut child = command(&cfg)
+        .args(["process", "--path", &path])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"2026-12-02T10:00:00Z stdout P hel\n2026-12-02T10:00:01Z stdout F lo\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(
+        text,
+        format!(
+            "{{\"time\":\"2026-12-02T10:00:00Z\",\"stream\":\"stdout\",\"log\":\"hello\",\
+             \"kubernetes\":{{\"namespace\":\"prod\",\"pod\":\"api-5\",\"container\":\"server\",\
+             \"containerId\":\"{id}\"}}}}\n"
+        )
+    );
 }
 
 #[test]

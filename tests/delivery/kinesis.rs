@@ -3,7 +3,7 @@
 //! failed entries only, through a fault-injecting proxy; a missing stream; an oversized
 //! record.
 
-mod support;
+use crate::support;
 
 use std::collections::HashMap;
 use std::io::Write;

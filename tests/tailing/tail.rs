@@ -1,11 +1,11 @@
 //! Tailing through the real binary: discovery, rotation, restarts, bad files.
 
-mod common;
+use crate::support::agent;
 
 use std::fs;
 use std::time::Duration;
 
-use common::*;
+use agent::*;
 
 fn numbered(prefix: &str, range: std::ops::Range<usize>) -> Vec<String> {
     range

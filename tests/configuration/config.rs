@@ -2,7 +2,7 @@
 //! `config.example.yaml`, error reporting, `conf.d/` and `agent.d/` merging, and inputs
 //! that must never make the loader panic.
 
-mod common;
+use crate::support::agent;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -430,7 +430,7 @@ fn check_no_panic(text: &str) {
 }
 
 proptest! {
-    #![proptest_config(common::proptest_cases(300))]
+    #![proptest_config(agent::proptest_cases(300))]
 
     #[test]
     fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {

@@ -1,7 +1,7 @@
 //! Golden tests of the processor chain and the `process` subcommand's loop, an IMDS test
 //! server for ADDEC2METADATA, and record-ID uniqueness across rotation and truncation.
 
-mod common;
+use crate::support::agent;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
@@ -33,7 +33,7 @@ fn flow(processors: Vec<ProcessorConfig>) -> FlowConfig {
 }
 
 /// LOGTOJSON with this crate's patterns (`lenient`), which these tests cover; the Java
-/// agent's own patterns are covered by `tests/conformance.rs`.
+/// agent's own patterns are covered by `conformance.rs`.
 fn log(format: LogFormat) -> ProcessorConfig {
     ProcessorConfig::LogToJson {
         format,
@@ -677,7 +677,7 @@ fn ids_of(key: &FileKey, content: &[u8]) -> Vec<(RecordId, Vec<u8>)> {
 }
 
 proptest! {
-    #![proptest_config(common::proptest_cases(64))]
+    #![proptest_config(agent::proptest_cases(64))]
 
     /// A file is written, rotated (renamed: same identity, new file: new inode),
     /// truncated (new generation) and rewritten with the same bytes, then everything is

@@ -9,7 +9,7 @@
 //! file content's lines come in the order they were written; no two distinct lines carry
 //! one record ID; without a SIGKILL nothing is delivered twice.
 
-mod common;
+use crate::support::agent;
 
 use std::collections::{HashMap, HashSet};
 use std::fs;
@@ -17,7 +17,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::*;
+use agent::*;
 use proptest::prelude::*;
 
 const FILES: usize = 3;
@@ -171,6 +171,7 @@ fn all_logs(dir: &Path, runs: usize) -> String {
 }
 
 fn run_model(ops: Vec<Op>) -> Result<(), TestCaseError> {
+    let _heavy = crate::support::heavy();
     let s = Scratch::new();
     let extra = "rescanIntervalMillis: 500\n";
     let flow = format!(

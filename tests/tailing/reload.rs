@@ -1,11 +1,11 @@
 //! SIGHUP reload through the real binary.
 
-mod common;
+use crate::support::agent;
 
 use std::fs;
 use std::time::Duration;
 
-use common::*;
+use agent::*;
 
 fn hup(child: &std::process::Child) {
     unsafe {

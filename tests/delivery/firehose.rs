@@ -2,7 +2,7 @@
 //! the real SDK: every record arrives exactly as written, newline-delimited; concatenated
 //! records never split a line; failed entries only are retried.
 
-mod support;
+use crate::support;
 
 use std::collections::HashMap;
 use std::time::Duration;

@@ -1,8 +1,8 @@
 //! The HTTP endpoint on `metrics.listenAddress`: Prometheus `/metrics` and `/health`.
 //!
-//! Owns: a tiny HTTP/1.1 server (GET and HEAD only, one request per connection, bounded
-//! connections, request head and time), the text exposition of the counters, and the
-//! health rule. Does not own the counters.
+//! Owns: the endpoint (hyper's HTTP/1.1 server: GET and HEAD only, one request per
+//! connection, bounded connections, request head and time), the text exposition of the
+//! counters, and the health rule. Does not own the counters.
 //!
 //! Health: `/health` answers 200 `{"status":"ok"}` when
 //! - every reader is alive: its heartbeat counter ([`FlowStats::reader_heartbeat`]) moved
@@ -23,7 +23,11 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::header::{HeaderValue, ALLOW, CACHE_CONTROL, CONNECTION, CONTENT_TYPE};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
@@ -405,7 +409,7 @@ impl Server {
             let state = Arc::clone(&state);
             connections.spawn(async move {
                 let _permit = permit;
-                let _ = tokio::time::timeout(REQUEST_TIMEOUT, serve(socket, &state)).await;
+                let _ = tokio::time::timeout(REQUEST_TIMEOUT, serve(socket, state)).await;
             });
             while connections.try_join_next().is_some() {}
         }
@@ -418,48 +422,39 @@ fn lock(m: &Mutex<HealthTracker>) -> std::sync::MutexGuard<'_, HealthTracker> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Reads one request head and answers it.
-async fn serve(mut socket: TcpStream, state: &State) -> std::io::Result<()> {
-    let mut head = Vec::with_capacity(1024);
-    let mut buf = [0u8; 1024];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") && !head.windows(2).any(|w| w == b"\n\n") {
-        if head.len() > MAX_REQUEST_HEAD {
-            return respond(
-                &mut socket,
-                431,
-                "text/plain",
-                "request head too large\n",
-                false,
-            )
-            .await;
-        }
-        let n = socket.read(&mut buf).await?;
-        if n == 0 {
-            return Ok(());
-        }
-        head.extend_from_slice(&buf[..n]);
+/// Serves one connection: one request (a head larger than [`MAX_REQUEST_HEAD`] gets 431
+/// from hyper), then the connection is closed.
+async fn serve(socket: TcpStream, state: Arc<State>) {
+    let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+        let state = Arc::clone(&state);
+        async move { Ok::<_, std::convert::Infallible>(answer(&req, &state)) }
+    });
+    let served = hyper::server::conn::http1::Builder::new()
+        .keep_alive(false)
+        .title_case_headers(true)
+        .max_buf_size(MAX_REQUEST_HEAD)
+        .serve_connection(TokioIo::new(socket), service)
+        .await;
+    if let Err(e) = served {
+        tracing::debug!("metrics endpoint: {e}");
     }
-    let line = head.split(|&b| b == b'\n').next().unwrap_or_default();
-    let line = String::from_utf8_lossy(line);
-    let mut parts = line.split_whitespace();
-    let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-    let head_only = method == "HEAD";
-    if method != "GET" && !head_only {
-        return respond(&mut socket, 405, "text/plain", "only GET and HEAD\n", false).await;
+}
+
+/// The answer to one request.
+fn answer<B>(req: &Request<B>, state: &State) -> Response<Full<Bytes>> {
+    // hyper sends no body for HEAD, and the length of the body a GET would get.
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        let mut r = respond(405, "text/plain", "only GET and HEAD\n".into());
+        r.headers_mut()
+            .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
+        return r;
     }
-    let path = target.split('?').next().unwrap_or("");
-    match path {
-        "/metrics" => {
-            let body = render(&state.stats, &state.destinations);
-            respond(
-                &mut socket,
-                200,
-                "text/plain; version=0.0.4; charset=utf-8",
-                &body,
-                head_only,
-            )
-            .await
-        }
+    match req.uri().path() {
+        "/metrics" => respond(
+            200,
+            "text/plain; version=0.0.4; charset=utf-8",
+            render(&state.stats, &state.destinations),
+        ),
         "/health" => {
             let now = state.stats.now_ms();
             let problems = {
@@ -468,49 +463,24 @@ async fn serve(mut socket: TcpStream, state: &State) -> std::io::Result<()> {
                 t.problems(&state.stats, &state.destinations, now)
             };
             let (status, body) = health_response(&problems);
-            respond(&mut socket, status, "application/json", &body, head_only).await
+            respond(status, "application/json", body)
         }
-        _ => {
-            respond(
-                &mut socket,
-                404,
-                "text/plain",
-                "not found: try /metrics or /health\n",
-                head_only,
-            )
-            .await
-        }
+        _ => respond(
+            404,
+            "text/plain",
+            "not found: try /metrics or /health\n".into(),
+        ),
     }
 }
 
-async fn respond(
-    socket: &mut TcpStream,
-    status: u16,
-    content_type: &str,
-    body: &str,
-    head_only: bool,
-) -> std::io::Result<()> {
-    let reason = match status {
-        200 => "OK",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        431 => "Request Header Fields Too Large",
-        503 => "Service Unavailable",
-        _ => "",
-    };
-    let mut out = format!(
-        "HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nCache-Control: no-store\r\nConnection: close\r\n",
-        body.len()
-    );
-    if status == 405 {
-        out.push_str("Allow: GET, HEAD\r\n");
-    }
-    out.push_str("\r\n");
-    if !head_only {
-        out.push_str(body);
-    }
-    socket.write_all(out.as_bytes()).await?;
-    socket.shutdown().await
+fn respond(status: u16, content_type: &'static str, body: String) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    *r.status_mut() = StatusCode::from_u16(status).expect("a valid status");
+    let h = r.headers_mut();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(CONNECTION, HeaderValue::from_static("close"));
+    r
 }
 
 #[cfg(test)]
@@ -609,5 +579,100 @@ mod tests {
         assert!(p[0].reason.contains("reader"));
         stats.flows[1].reader_heartbeat();
         assert!(t.problems(&stats, &dests(), 68_000).is_empty());
+    }
+
+    /// Sends `request` raw and returns the whole response.
+    async fn exchange(addr: SocketAddr, request: &[u8]) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        s.write_all(request).await.unwrap();
+        // A server that closes with unread bytes (a refused head) resets the connection:
+        // what arrived before the reset is the answer.
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out).await;
+        String::from_utf8(out).unwrap()
+    }
+
+    #[tokio::test]
+    async fn methods_paths_and_limits_over_a_socket() {
+        let config = crate::config::load_str(
+            "flows:\n  - filePattern: /tmp/*.log\n    outputFile: '-'\n",
+            std::path::Path::new("/etc/kt.yaml"),
+        )
+        .unwrap()
+        .config;
+        let stats = Stats::new(1);
+        let server = Server::bind("127.0.0.1:0".parse().unwrap(), &config, stats)
+            .await
+            .unwrap();
+        let addr = server.local_addr();
+        let stop = CancellationToken::new();
+        let serving = tokio::spawn(server.run(stop.clone()));
+
+        let get = exchange(addr, b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").await;
+        let (head, body) = get.split_once("\r\n\r\n").unwrap();
+        assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+        for h in [
+            "Content-Type: text/plain; version=0.0.4; charset=utf-8",
+            "Cache-Control: no-store",
+            "Connection: close",
+            &format!("Content-Length: {}", body.len()),
+        ] {
+            assert!(head.contains(h), "{h} in {head}");
+        }
+        assert!(body.contains("kinesis_tail_records_sent_total{flow=\"0\""));
+        // HEAD: the same head, no body.
+        let head_only = exchange(addr, b"HEAD /metrics HTTP/1.1\r\nHost: x\r\n\r\n").await;
+        let (h, b) = head_only.split_once("\r\n\r\n").unwrap();
+        assert!(
+            h.starts_with("HTTP/1.1 200 OK\r\n") && b.is_empty(),
+            "{head_only}"
+        );
+        assert!(
+            h.contains(&format!("Content-Length: {}", body.len())),
+            "{h}"
+        );
+        let health = exchange(addr, b"GET /health?x=1 HTTP/1.0\r\n\r\n").await;
+        assert!(
+            health.starts_with("HTTP/1.0 200 OK\r\n") || health.starts_with("HTTP/1.1 200 OK\r\n"),
+            "{health}"
+        );
+        assert!(health.ends_with("\r\n\r\n{\"status\":\"ok\"}"), "{health}");
+        let post = exchange(
+            addr,
+            b"POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
+        )
+        .await;
+        assert!(
+            post.starts_with("HTTP/1.1 405 Method Not Allowed\r\n"),
+            "{post}"
+        );
+        assert!(post.contains("Allow: GET, HEAD\r\n"), "{post}");
+        let missing = exchange(addr, b"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n").await;
+        assert!(
+            missing.starts_with("HTTP/1.1 404 Not Found\r\n"),
+            "{missing}"
+        );
+        assert!(
+            missing.ends_with("not found: try /metrics or /health\n"),
+            "{missing}"
+        );
+        let mut big = b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Pad: ".to_vec();
+        big.extend(std::iter::repeat_n(b'a', 2 * MAX_REQUEST_HEAD));
+        big.extend_from_slice(b"\r\n\r\n");
+        // 431, unless the reset (bytes left unread) overtook it; never an answer to it.
+        let too_big = exchange(addr, &big).await;
+        assert!(
+            too_big.is_empty() || too_big.starts_with("HTTP/1.1 431 "),
+            "{too_big:.200}"
+        );
+        // Garbage: the connection is closed without a panic, and serving goes on.
+        let _ = exchange(addr, b"\x00\x01 nonsense\r\n\r\n").await;
+        assert!(exchange(addr, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .contains("200 OK"));
+
+        stop.cancel();
+        serving.await.unwrap();
     }
 }

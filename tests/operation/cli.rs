@@ -84,6 +84,19 @@ fn run_exits_two_when_the_output_cannot_be_opened() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent-dir/out.txt"));
 }
 
+/// `kinesis-tail -c CFG process ARGS` with `input` on its standard input.
+fn process_stdin(cfg: &std::path::Path, args: &[&str], input: &[u8]) -> std::process::Output {
+    let mut child = command(cfg)
+        .arg("process")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
+}
+
 #[test]
 fn process_applies_framing_and_processors_to_stdin() {
     let s = Scratch::new();
@@ -95,19 +108,11 @@ fn process_applies_framing_and_processors_to_stdin() {
         )],
         "",
     );
-    let mut child = command(&cfg)
-        .args(["process", "--flow", "0"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"192.0.2.1 - - [27/Nov/2026:12:00:00 +0000] \"GET / HTTP/1.1\" 200 - \"-\" \"curl/8\"\nnot an access log line\n")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = process_stdin(
+        &cfg,
+        &["--flow", "0"],
+        b"192.0.2.1 - - [27/Nov/2026:12:00:00 +0000] \"GET / HTTP/1.1\" 200 - \"-\" \"curl/8\"\nnot an access log line\n",
+    );
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
     let lines: Vec<&str> = text.lines().collect();
@@ -137,19 +142,11 @@ fn process_path_names_the_pod_of_container_logs() {
     );
     let id = "0f".repeat(32);
     let path = format!("/var/log/containers/api-5_prod_server-{id}.log");
-    let mut child = command(&cfg)
-        .args(["process", "--path", &path])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"2026-12-02T10:00:00Z stdout P hel\n2026-12-02T10:00:01Z stdout F lo\n")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = process_stdin(
+        &cfg,
+        &["--path", &path],
+        b"2026-12-02T10:00:00Z stdout P hel\n2026-12-02T10:00:01Z stdout F lo\n",
+    );
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
     assert_eq!(

@@ -12,8 +12,8 @@ use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+use crate::checkpoint::{Entry, Sum};
 use crate::event::{FileKey, FileRange};
-use crate::tail::checkpoint::{Entry, Sum};
 
 /// The checkpoints of one flow.
 #[derive(Debug)]
@@ -67,7 +67,7 @@ impl FileState {
             records_of: None,
             persisted: u64::MAX,
             pending: VecDeque::new(),
-            last_seen: crate::tail::checkpoint::unix_now(),
+            last_seen: crate::checkpoint::unix_now(),
             live,
         }
     }
@@ -170,7 +170,7 @@ impl FlowCheckpoints {
     /// `head` is the checksum of the file's first bytes.
     pub fn open(&self, key: FileKey, path: &Path, offset: u64, head: Option<Sum>) {
         let mut st = self.lock();
-        let now = crate::tail::checkpoint::unix_now();
+        let now = crate::checkpoint::unix_now();
         let new = !st.files.contains_key(&key);
         let f = st
             .files
@@ -249,7 +249,7 @@ impl FlowCheckpoints {
         let mut st = self.lock();
         if let Some(f) = st.files.get_mut(key) {
             f.live = false;
-            f.last_seen = crate::tail::checkpoint::unix_now();
+            f.last_seen = crate::checkpoint::unix_now();
             st.dirty = true;
         }
     }
@@ -531,7 +531,7 @@ mod tests {
         };
         c.close(&key(1));
         c.open(g1, Path::new("/a"), 0, None);
-        let snap = c.snapshot(crate::tail::checkpoint::unix_now(), 60);
+        let snap = c.snapshot(crate::checkpoint::unix_now(), 60);
         let gens: Vec<(u32, u64)> = snap.iter().map(|e| (e.generation, e.offset)).collect();
         assert_eq!(
             gens,
@@ -539,7 +539,7 @@ mod tests {
             "generation 0 still owes bytes 0..10"
         );
         c.ack(0, &[range(1, 0, 10)]);
-        let snap = c.snapshot(crate::tail::checkpoint::unix_now(), 60);
+        let snap = c.snapshot(crate::checkpoint::unix_now(), 60);
         let gens: Vec<u32> = snap.iter().map(|e| e.generation).collect();
         assert_eq!(
             gens,
@@ -565,7 +565,7 @@ mod tests {
         );
         c.register(2, &[range(1, 20, 25), range(2, 25, 40)]);
         // A stop now: the copy's entry says 10, so a restart reads 10.. of the copy again.
-        let snap = c.snapshot(crate::tail::checkpoint::unix_now(), 60);
+        let snap = c.snapshot(crate::checkpoint::unix_now(), 60);
         let e = snap.iter().find(|e| e.ino == 2).unwrap();
         assert_eq!((e.offset, e.records_of), (10, Some(key(1).digest())));
         c.ack(2, &[range(1, 20, 25), range(2, 25, 40)]);
@@ -581,7 +581,7 @@ mod tests {
         c.open(key(1), Path::new("/a"), 0, None);
         c.open(key(2), Path::new("/b"), 0, None);
         c.close(&key(1));
-        let now = crate::tail::checkpoint::unix_now();
+        let now = crate::checkpoint::unix_now();
         assert_eq!(c.snapshot(now, 60).len(), 2);
         assert_eq!(
             c.snapshot(now + 61, 60).len(),

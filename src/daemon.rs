@@ -20,12 +20,12 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::ack::FlowCheckpoints;
+use crate::checkpoint::{self, Checkpoints, Entry};
 use crate::config::Config;
 use crate::metrics::{FlowStats, Stats};
 use crate::pipeline::{batch_kib, FlowReader, Queued, MAX_QUEUED_BYTES};
 use crate::process::Chain;
 use crate::sink::Sink;
-use crate::tail::checkpoint::{self, Checkpoints, Entry};
 
 /// Checkpoints are written at most this often (SPEC §5).
 pub const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);

@@ -8,7 +8,8 @@
 //! - [`config`]: raw file → validated [`config::Config`] (YAML, Java `agent.json`).
 //! - [`daemon`]: wiring only: one pipeline per flow, bounded channels, ordered shutdown.
 //! - [`event`]: the types passed between stages (file identity, record IDs, batches).
-//! - [`tail`]: discovery, inotify events, file identity and its rules, checkpoints on disk.
+//! - [`tail`]: discovery, inotify events, file identity and its rules, the file loop.
+//! - [`checkpoint`]: the checkpoint file on disk (versioned JSON, atomic writes).
 //! - [`framing`]: bytes → records (lines, multi-line, headers, footers, truncation).
 //! - [`java`]: what Java does otherwise than Rust where the Java agent's bytes depend on it
 //!   (its regular expressions, its decoding of invalid UTF-8).
@@ -33,6 +34,7 @@
 pub mod ack;
 pub mod aggregate;
 pub mod aws;
+pub mod checkpoint;
 pub mod cli;
 pub mod config;
 pub mod daemon;

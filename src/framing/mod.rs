@@ -29,7 +29,7 @@
 //! - Complete lines inside one [`Framer::push`] are handed out as slices of the caller's
 //!   buffer (no copy); only the partial last line, multi-line records and truncated
 //!   records are copied.
-//! - With `optionName: CRI` (see [`container`]), each line (after `skipHeaderLines`) is
+//! - With `optionName: CRI` (see `framing/container.rs`), each line (after `skipHeaderLines`) is
 //!   decoded first, and a line the runtime split (`P` lines, Docker's lines without `\n`)
 //!   is joined with the lines that continue it, without separator, into one line that
 //!   spans their file bytes; footers and multi-line grouping then apply to these lines.

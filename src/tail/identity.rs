@@ -42,8 +42,8 @@ use std::io;
 use std::time::Duration;
 
 use crate::ack::Known;
+use crate::checkpoint::Sum;
 use crate::event::fnv1a;
-use crate::tail::checkpoint::Sum;
 use crate::tail::file::read_at;
 
 /// How many first bytes of a file its head checksum covers.

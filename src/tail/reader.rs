@@ -44,11 +44,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::ack::FlowCheckpoints;
 use crate::aggregate::batcher::Emitter;
+use crate::checkpoint::Sum;
 use crate::config::FlowConfig;
 use crate::event::FileKey;
 use crate::framing::{FrameEvent, Framer};
 use crate::metrics::FlowStats;
-use crate::tail::checkpoint::Sum;
 use crate::tail::discovery::{self, Pattern, Reported};
 use crate::tail::file as tfile;
 use crate::tail::identity::{self, Original, Tail};

@@ -10,9 +10,9 @@ use std::time::Instant;
 
 use crate::ack::Known;
 use crate::aggregate::batcher::Emitter;
+use crate::checkpoint::Sum;
 use crate::event::FileKey;
 use crate::framing::Framer;
-use crate::tail::checkpoint::Sum;
 use crate::tail::discovery;
 use crate::tail::file as tfile;
 use crate::tail::identity::{self, Original, Tail, Verdict, COPY_WAIT};

@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use agent::*;
-use kinesis_tail::tail::checkpoint::PAUSE_IN_WRITE_ENV;
+use kinesis_tail::checkpoint::PAUSE_IN_WRITE_ENV;
 
 const RATE_PER_SEC: u64 = 6000;
 /// SIGKILLs, half of them inside a checkpoint write.

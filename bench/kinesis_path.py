@@ -12,6 +12,7 @@ Fluent Bit (tail + apache2 parser + kinesis_streams) when FLUENT_BIT names its b
 Vector (file + parse_apache_log + aws_kinesis_streams) when VECTOR names its binary.
 
 Usage: kinesis_path.py KINESIS_TAIL_BINARY [LINES]   (run by bench/kinesis-path.sh)
+KT_PROFILE=PREFIX records a perf profile of each kinesis-tail run to PREFIX.<stream>.
 """
 import json
 import os
@@ -217,7 +218,13 @@ flows:
         logFormat: COMBINEDAPACHELOG
 {extra}""")
             ENV["AWS_CA_BUNDLE"] = ca
-            rows.append((name,) + run_agent([BIN, "run", "--once", "-c", cfg], d, http, stream, LINES, True, limit))
+            cmd = [BIN, "run", "--once", "-c", cfg]
+            profile = os.environ.get("KT_PROFILE")
+            if profile:
+                # perf's own CPU then counts too: for where the time goes, not for the table.
+                cmd = ["perf", "record", "-q", "-F", "999", "-e", "cpu-clock", "-g",
+                       "-o", f"{profile}.{stream}"] + cmd
+            rows.append((name,) + run_agent(cmd, d, http, stream, LINES, True, limit))
         fb = os.environ.get("FLUENT_BIT")
         if fb:
             stream = "fluentbit"

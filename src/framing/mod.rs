@@ -446,13 +446,14 @@ impl Framer {
         out: &mut dyn FnMut(FrameEvent<'_>),
     ) {
         if let Some((wrap, buf)) = &mut self.json {
+            // The record is sent with a newline after the object: both fit in the limit.
             let truncated = wrap.write(
                 buf,
                 meta,
                 kept,
                 full,
                 &self.terminator,
-                self.max_record_bytes,
+                self.max_record_bytes.saturating_sub(1),
                 &mut self.scratch,
             );
             out(FrameEvent::Record(Frame {

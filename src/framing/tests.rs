@@ -578,3 +578,21 @@ fn json_output_names_the_container() {
         format!(r#"{{"time":"{T}","stream":"stdout","log":"x"}}"#)
     );
 }
+
+/// A JSON record cut to the limit leaves room for its newline: with it, the record as
+/// sent is exactly within the limit, and the object is whole.
+#[test]
+fn json_output_and_its_newline_fit_the_limit() {
+    let flow = cri_flow(crate::config::ContainerOutput::Json);
+    for max in [200usize, 201, 333, 1000] {
+        let mut f = Framer::new(&flow, 0, max);
+        let mut ev = Vec::new();
+        let line = format!("{T} stdout F {}\n", "é\"x".repeat(300));
+        f.push(line.as_bytes(), &mut collect(&mut ev));
+        let Ev::Rec(b, _, _, true) = &ev[0] else {
+            panic!("{ev:?}")
+        };
+        assert!(b.len() < max, "{} + newline > {max}", b.len());
+        serde_json::from_slice::<serde_json::Value>(b).unwrap();
+    }
+}

@@ -34,7 +34,8 @@
 //!   is joined with the lines that continue it, without separator, into one line that
 //!   spans their file bytes; footers and multi-line grouping then apply to these lines.
 //!   A split line whose end never comes is ended by [`Framer::flush`] (the multi-line
-//!   timer). With `output: json` the record is written as a JSON object, cut so that the
+//!   timer), and one interrupted by a line of the other stream or a line in neither
+//!   format is ended there (its parts so far are one record, the rest another). With `output: json` the record is written as a JSON object, cut so that the
 //!   object stays whole within the limit.
 
 mod container;
@@ -301,7 +302,16 @@ impl Framer {
             self.record_line(kept, start, end, full, (b"", b""), out);
             return;
         };
-        match c.decoder.decode(kept) {
+        let decoded = c.decoder.decode(kept);
+        // A split line ends where a line of the other stream (containerd writes stdout and
+        // stderr into one file) or a line in neither format comes between its parts: it is
+        // sent as joined so far, so that records never mix streams and stay in file order.
+        if c.active && decoded.as_ref().is_none_or(|d| *d.stream != c.stream[..]) {
+            c.active = false;
+            self.record_line(&c.joined, c.start, start, c.len, (&c.time, &c.stream), out);
+            shrink(&mut c.joined);
+        }
+        match decoded {
             None => {
                 if c.decoder.malformed == 1 {
                     tracing::warn!(

@@ -596,3 +596,28 @@ fn json_output_and_its_newline_fit_the_limit() {
         serde_json::from_slice::<serde_json::Value>(b).unwrap();
     }
 }
+
+/// stdout and stderr share the file: a split stdout line interrupted by a stderr line (or
+/// a line in neither format) is sent as joined so far, never mixed with the other stream;
+/// records stay in file order and nothing is lost.
+#[test]
+fn a_split_line_interrupted_by_the_other_stream_is_not_mixed_with_it() {
+    let flow = cri_flow(crate::config::ContainerOutput::Message);
+    let input = format!(
+        "{T} stdout P out-a \n{T} stderr F err\n{T} stdout F out-b\n{T} stdout P x\ngarbage\n{T} stdout F y\n"
+    );
+    let ev = run(&flow, 1000, &[input.as_bytes()], false);
+    let recs: Vec<(String, u64)> = ev
+        .iter()
+        .map(|e| match e {
+            Ev::Rec(b, off, ..) => (String::from_utf8(b.clone()).unwrap(), *off),
+            Ev::Skip => panic!(),
+        })
+        .collect();
+    let texts: Vec<&str> = recs.iter().map(|(t, _)| t.as_str()).collect();
+    assert_eq!(texts, ["out-a ", "err", "out-b", "x", "garbage", "y"]);
+    assert!(
+        recs.windows(2).all(|w| w[0].1 < w[1].1),
+        "file order: {recs:?}"
+    );
+}

@@ -24,6 +24,8 @@ import sys
 import tempfile
 import time
 
+from benchutil import free_port
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 PY = os.path.join(ROOT, ".venv-test", "bin", "python")
@@ -33,14 +35,6 @@ GIB = 1024 ** 3
 MIB = 1024 ** 2
 ENV = dict(os.environ, AWS_EC2_METADATA_DISABLED="true", AWS_ACCESS_KEY_ID="testing",
            AWS_SECRET_ACCESS_KEY="testing", AWS_REGION="us-east-1", RUST_LOG="warn")
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def wait_port(port, limit=20):

@@ -17,6 +17,8 @@ import sys
 import tempfile
 import time
 
+from benchutil import free_port
+
 BIN, DATA, MOTO, PY = sys.argv[1:5]
 HERE = os.path.dirname(os.path.abspath(__file__))
 ENV = dict(os.environ, AWS_EC2_METADATA_DISABLED="true", AWS_ACCESS_KEY_ID="testing",
@@ -146,14 +148,6 @@ def idle(name, files, measure_s=10, latency_samples=0):
         row["latency p50 ms"] = statistics.median(lat)
         row["latency p99 ms"] = lat[min(len(lat) - 1, int(len(lat) * 0.99))]
     return row
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def to_moto(name, input_path, extra, shards=4, runs=3):

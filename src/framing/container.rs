@@ -157,6 +157,95 @@ fn decode_cri(line: &[u8]) -> Option<Decoded<'_>> {
 }
 
 fn decode_docker(line: &[u8]) -> Option<Decoded<'_>> {
+    decode_docker_layout(line).or_else(|| decode_docker_json(line))
+}
+
+/// Docker's own layout, `{"log":"...","stream":"...","time":"..."}` in that order, read
+/// without a general JSON parser; `None` for anything else (a JSON parser then reads it).
+/// Where it answers, it answers as [`decode_docker_json`] would (tested against it).
+fn decode_docker_layout(line: &[u8]) -> Option<Decoded<'_>> {
+    let rest = line.strip_prefix(br#"{"log":""#)?;
+    let mut msg = Vec::with_capacity(rest.len());
+    let mut i = 0;
+    loop {
+        let j = i + memchr::memchr2(b'"', b'\\', &rest[i..])?;
+        let run = &rest[i..j];
+        if run.iter().any(|b| *b < 0x20) {
+            return None;
+        }
+        msg.extend_from_slice(run);
+        i = j + 1;
+        if rest[j] == b'"' {
+            break;
+        }
+        let escaped = *rest.get(i)?;
+        i += 1;
+        let byte = match escaped {
+            b'"' | b'\\' | b'/' => escaped,
+            b'n' => b'\n',
+            b't' => b'\t',
+            b'r' => b'\r',
+            b'b' => 0x08,
+            b'f' => 0x0C,
+            b'u' => {
+                let unit = hex4(rest.get(i..i + 4)?)?;
+                i += 4;
+                let c = if (0xD800..0xDC00).contains(&unit) {
+                    if rest.get(i..i + 2)? != b"\\u" {
+                        return None;
+                    }
+                    let low = hex4(rest.get(i + 2..i + 6)?)?;
+                    if !(0xDC00..0xE000).contains(&low) {
+                        return None;
+                    }
+                    i += 6;
+                    char::from_u32(0x10000 + ((unit - 0xD800) << 10) + (low - 0xDC00))?
+                } else {
+                    char::from_u32(unit)?
+                };
+                msg.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
+                continue;
+            }
+            _ => return None,
+        };
+        msg.push(byte);
+    }
+    let simple = |s: &[u8]| !s.iter().any(|b| *b < 0x20 || *b == b'\\');
+    let rest = rest[i..].strip_prefix(br#","stream":""#)?;
+    let end = memchr::memchr(b'"', rest)?;
+    let stream = &rest[..end];
+    let rest = rest[end + 1..].strip_prefix(br#","time":""#)?;
+    let end = memchr::memchr(b'"', rest)?;
+    let time = &rest[..end];
+    if &rest[end + 1..] != b"}" || !simple(stream) || !simple(time) {
+        return None;
+    }
+    std::str::from_utf8(&msg).ok()?;
+    std::str::from_utf8(stream).ok()?;
+    std::str::from_utf8(time).ok()?;
+    let partial = msg.last() != Some(&b'\n');
+    if !partial {
+        msg.pop();
+    }
+    Some(Decoded {
+        msg: Cow::Owned(msg),
+        partial,
+        time: Cow::Borrowed(time),
+        stream: Cow::Borrowed(stream),
+    })
+}
+
+/// Four hex digits.
+fn hex4(h: &[u8]) -> Option<u32> {
+    let s = std::str::from_utf8(h).ok()?;
+    if !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    u32::from_str_radix(s, 16).ok()
+}
+
+/// Any Docker line, by a JSON parser: fields in any order, others ignored.
+fn decode_docker_json(line: &[u8]) -> Option<Decoded<'_>> {
     #[derive(serde::Deserialize)]
     struct Line<'a> {
         #[serde(borrow)]
@@ -356,6 +445,78 @@ mod tests {
         assert_eq!(f(r#"{"log":"cut"#), None);
         // A JSON line under format: cri is not a CRI line.
         assert_eq!(dec(ContainerFormat::Cri, br#"{"log":"x\n"}"#), None);
+    }
+
+    /// Docker's layout read by hand answers as the JSON parser does, wherever it answers,
+    /// and it answers for every line in Docker's own layout.
+    #[test]
+    fn docker_layout_agrees_with_the_json_parser() {
+        let texts = [
+            "plain",
+            "",
+            "\n",
+            "a \"quoted\" \\ back\\slash/ \t tab \r\n",
+            "caf\u{e9} \u{1F600} \u{7f}\u{1}",
+            "\u{0}\u{1f}",
+            "ends with backslash \\",
+            "\u{2028}\u{feff}",
+            "{\"log\":\"inner\"}",
+        ];
+        let mut lines: Vec<String> = Vec::new();
+        for t in texts {
+            for nl in ["", "\n"] {
+                let log = serde_json::to_string(&format!("{t}{nl}")).unwrap();
+                let line =
+                    format!(r#"{{"log":{log},"stream":"stderr","time":"2026-12-02T10:00:00.1Z"}}"#);
+                assert!(decode_docker_layout(line.as_bytes()).is_some(), "{line}");
+                lines.push(line);
+            }
+        }
+        // Escapes that serde_json does not write but JSON allows, and what is not JSON.
+        for raw in [
+            r#""\/\u00e9\ud83d\ude00\u0041""#,
+            r#""\ud800""#,
+            r#""\udc00 x""#,
+            r#""\ud800\u0041""#,
+            r#""\x""#,
+            r#""\u12""#,
+            r#""\u12g4""#,
+            "\"a\u{1}b\"",
+            r#""unterminated"#,
+        ] {
+            lines.push(format!(r#"{{"log":{raw},"stream":"stdout","time":"t"}}"#));
+        }
+        for other in [
+            r#"{"stream":"stdout","log":"reordered\n","time":"t"}"#,
+            r#"{"log":"attrs\n","stream":"stdout","attrs":{"a":"b"},"time":"t"}"#,
+            r#"{"log":"x\n","stream":"stdout","time":"t"} "#,
+            r#"{"log":"x\n","stream":"std\u006fut","time":"t"}"#,
+            r#"{"log":"x\n","stream":"stdout","time":"t"}}"#,
+            r#"{"log":"x\n","stream":"stdout"}"#,
+        ] {
+            lines.push(other.to_string());
+        }
+        let mut invalid = br#"{"log":"bad "#.to_vec();
+        invalid.extend_from_slice(b"\xff\xfe");
+        invalid.extend_from_slice(br#"","stream":"stdout","time":"t"}"#);
+        let mut all: Vec<Vec<u8>> = lines.into_iter().map(String::into_bytes).collect();
+        all.push(invalid);
+        let escapes = br#"{"log":"\/\u00e9\ud83d\ude00\u0041","stream":"stdout","time":"t"}"#;
+        let d = decode_docker_layout(escapes).expect("Docker's layout");
+        assert_eq!(&d.msg[..], "/é😀A".as_bytes());
+        assert!(d.partial);
+        for line in &all {
+            let json = decode_docker_json(line);
+            if let Some(fast) = decode_docker_layout(line) {
+                assert_eq!(Some(fast), json, "{}", String::from_utf8_lossy(line));
+            }
+            assert_eq!(
+                decode_docker(line),
+                json,
+                "{}",
+                String::from_utf8_lossy(line)
+            );
+        }
     }
 
     #[test]

@@ -130,11 +130,13 @@ fn framing(c: &mut Criterion) {
         "ab".repeat(32)
     ));
     let cri_flow = |output| {
-        flow(vec![ProcessorConfig::Container {
-            format: kinesis_tail::config::ContainerFormat::Auto,
-            output,
-            kubernetes: true,
-        }])
+        flow(vec![ProcessorConfig::Container(
+            kinesis_tail::config::ContainerLog {
+                format: kinesis_tail::config::ContainerFormat::Auto,
+                output,
+                kubernetes: true,
+            },
+        )])
     };
     let mut g = c.benchmark_group("framing");
     g.throughput(Throughput::Elements(lines.len() as u64));

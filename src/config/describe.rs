@@ -81,15 +81,11 @@ fn describe_processor(
             json_format_note(*json_format)
         ),
         ProcessorConfig::AddBrackets => "ADDBRACKETS".to_string(),
-        ProcessorConfig::Container {
-            format,
-            output,
-            kubernetes,
-        } => format!(
+        ProcessorConfig::Container(c) => format!(
             "CRI format={} output={}{}",
-            name_of(CONTAINER_FORMATS, *format),
-            name_of(CONTAINER_OUTPUTS, *output),
-            if *output == ContainerOutput::Json && *kubernetes {
+            name_of(CONTAINER_FORMATS, c.format),
+            name_of(CONTAINER_OUTPUTS, c.output),
+            if c.output == ContainerOutput::Json && c.kubernetes {
                 " kubernetesMetadata"
             } else {
                 ""

@@ -216,13 +216,9 @@ pub struct FlowConfig {
 
 impl FlowConfig {
     /// The flow's `CRI` entry (always the first of its processors), if any.
-    pub fn container_log(&self) -> Option<(ContainerFormat, ContainerOutput, bool)> {
+    pub fn container_log(&self) -> Option<ContainerLog> {
         match self.processors.first() {
-            Some(ProcessorConfig::Container {
-                format,
-                output,
-                kubernetes,
-            }) => Some((*format, *output, *kubernetes)),
+            Some(ProcessorConfig::Container(c)) => Some(*c),
             _ => None,
         }
     }
@@ -441,20 +437,24 @@ pub enum ProcessorConfig {
     /// `CRI` (extension): container runtime log files (CRI, Docker `json-file`) decoded
     /// into the application's lines, partial lines joined. Only as the first entry: the
     /// framer does it (see `framing::container`), before multi-line grouping.
-    Container {
-        /// `format` (default `auto`).
-        format: ContainerFormat,
-        /// `output` (default `message`).
-        output: ContainerOutput,
-        /// `kubernetesMetadata` (default true): with `output: json`, a `kubernetes`
-        /// object with what the file's path names.
-        kubernetes: bool,
-    },
+    Container(ContainerLog),
     /// `ADDEC2METADATA`.
     AddEc2Metadata {
         /// `metadataTTL` seconds (default 3600).
         ttl: Duration,
     },
+}
+
+/// The options of `CRI`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ContainerLog {
+    /// `format` (default `auto`).
+    pub format: ContainerFormat,
+    /// `output` (default `message`).
+    pub output: ContainerOutput,
+    /// `kubernetesMetadata` (default true): with `output: json`, a `kubernetes` object
+    /// with what the file's path names.
+    pub kubernetes: bool,
 }
 
 /// `format` of `CRI`.

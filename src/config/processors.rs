@@ -7,7 +7,7 @@ use serde_yaml::Value;
 
 use super::fields::{key_string, untag, Checker};
 use super::names::{CONTAINER_FORMATS, CONTAINER_OUTPUTS, JSON_FORMATS, LOG_FORMATS};
-use super::{LogFormat, ProcessorConfig};
+use super::{ContainerLog, ContainerOutput, LogFormat, ProcessorConfig};
 
 #[derive(Clone, Copy)]
 pub(super) enum ProcessorKind {
@@ -275,15 +275,20 @@ pub(super) fn processor(c: &mut Checker, i: usize, v: &Value) -> Option<Processo
                 .get("output")
                 .and_then(|v| c.choice(&key("output"), v, CONTAINER_OUTPUTS))
                 .unwrap_or_default();
-            let kubernetes = f
-                .get("kubernetesMetadata")
-                .and_then(|v| c.bool(&key("kubernetesMetadata"), v))
-                .unwrap_or(true);
-            Some(ProcessorConfig::Container {
+            let kubernetes = f.get("kubernetesMetadata").map(|v| {
+                if output != ContainerOutput::Json {
+                    c.warn(format!(
+                        "{}: ignored with output: message (the fields go into JSON records)",
+                        key("kubernetesMetadata")
+                    ));
+                }
+                c.bool(&key("kubernetesMetadata"), v).unwrap_or(true)
+            });
+            Some(ProcessorConfig::Container(ContainerLog {
                 format,
                 output,
-                kubernetes,
-            })
+                kubernetes: kubernetes.unwrap_or(true),
+            }))
         }
         ProcessorKind::AddEc2Metadata => {
             let ttl = c.ranged(&mut f, "metadataTTL", 1, 31_536_000, 3600);

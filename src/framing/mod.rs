@@ -29,14 +29,15 @@
 //! - Complete lines inside one [`Framer::push`] are handed out as slices of the caller's
 //!   buffer (no copy); only the partial last line, multi-line records and truncated
 //!   records are copied.
-//! - With `optionName: CRI` (see `framing/container.rs`), each line (after `skipHeaderLines`) is
-//!   decoded first, and a line the runtime split (`P` lines, Docker's lines without `\n`)
-//!   is joined with the lines that continue it, without separator, into one line that
-//!   spans their file bytes; footers and multi-line grouping then apply to these lines.
-//!   A split line whose end never comes is ended by [`Framer::flush`] (the multi-line
-//!   timer), and one interrupted by a line of the other stream or a line in neither
-//!   format is ended there (its parts so far are one record, the rest another). With `output: json` the record is written as a JSON object, cut so that the
-//!   object stays whole within the limit.
+//! - With `optionName: CRI` (see `framing/container.rs`), each line (after
+//!   `skipHeaderLines`) is decoded first, and a line the runtime split (`P` lines,
+//!   Docker's lines without `\n`) is joined with the lines that continue it, without
+//!   separator, into one line that spans their file bytes; footers and multi-line grouping
+//!   then apply to these lines. A split line whose end never comes is ended by
+//!   [`Framer::flush`] (the multi-line timer), and one interrupted by a line of the other
+//!   stream or a line in neither format is ended there (its parts so far are one record,
+//!   the rest another). With `output: json` the record is written as a JSON object, cut
+//!   so that the object stays whole within the limit.
 
 mod container;
 
@@ -75,7 +76,8 @@ pub enum FrameEvent<'a> {
     Skipped,
 }
 
-/// A multi-line record waiting for its next start line.
+/// A record being assembled from several lines: a multi-line record waiting for its next
+/// start line, or a container line the runtime split, waiting for its last part.
 #[derive(Debug)]
 struct Pending {
     /// Its first `max_record_bytes + 1` bytes.
@@ -86,7 +88,7 @@ struct Pending {
     end: u64,
     /// Its real length (may exceed `bytes.len()`).
     len: u64,
-    /// When it started waiting.
+    /// When its last line arrived.
     since: Instant,
     /// False when no record is in progress (`bytes` is then kept only for its capacity).
     active: bool,
@@ -95,23 +97,74 @@ struct Pending {
     stream: Vec<u8>,
 }
 
-/// A container log line that the runtime split, being joined (`optionName: CRI`).
+impl Pending {
+    fn new(offset: u64) -> Self {
+        Pending {
+            bytes: Vec::new(),
+            start: offset,
+            end: offset,
+            len: 0,
+            since: Instant::now(),
+            active: false,
+            time: Vec::new(),
+            stream: Vec::new(),
+        }
+    }
+
+    /// Starts a record with the line `start..end` (`full` bytes long, `kept` of them
+    /// kept), keeping at most `cap` bytes.
+    fn begin(
+        &mut self,
+        kept: &[u8],
+        (start, end, full): (u64, u64, u64),
+        meta: Meta<'_>,
+        cap: usize,
+    ) {
+        self.bytes.clear();
+        append_capped(&mut self.bytes, kept, cap);
+        self.start = start;
+        self.end = end;
+        self.len = full;
+        self.since = Instant::now();
+        self.active = true;
+        self.time.clear();
+        self.time.extend_from_slice(meta.0);
+        self.stream.clear();
+        self.stream.extend_from_slice(meta.1);
+    }
+
+    /// Adds the line `..end` (`full` bytes long) after `separator`.
+    fn add(&mut self, separator: &[u8], kept: &[u8], (end, full): (u64, u64), cap: usize) {
+        append_capped(&mut self.bytes, separator, cap);
+        append_capped(&mut self.bytes, kept, cap);
+        self.len += separator.len() as u64 + full;
+        self.end = end;
+        self.since = Instant::now();
+    }
+}
+
+/// The time and stream of a container log line (empty for other lines).
+type Meta<'a> = (&'a [u8], &'a [u8]);
+
+/// `optionName: CRI`: the decoder and a split line in progress.
 #[derive(Debug)]
 struct Container {
     decoder: Decoder,
     /// The file, for the warning about lines in neither format.
     source: String,
-    /// Its first `max_record_bytes + 1` bytes.
-    joined: Vec<u8>,
-    /// Offset of its first line.
-    start: u64,
-    /// Its real length.
-    len: u64,
-    /// When its last part arrived.
-    since: Instant,
-    active: bool,
-    time: Vec<u8>,
-    stream: Vec<u8>,
+    split: Pending,
+}
+
+/// Hands records out: as framed, cut to the limit, or written as JSON (`CRI` with
+/// `output: json`).
+#[derive(Debug)]
+struct RecordOut {
+    terminator: Vec<u8>,
+    max_record_bytes: usize,
+    /// Where cut records are assembled.
+    scratch: Vec<u8>,
+    /// `output: json` of `CRI`, and the buffer its records are written in.
+    json: Option<(JsonWrap, Vec<u8>)>,
 }
 
 /// Cuts one file's bytes into records. One per file being read; holds the partial last
@@ -121,7 +174,6 @@ pub struct Framer {
     multi_line_start: Option<Regex>,
     footer: Option<Regex>,
     headers_to_skip: usize,
-    terminator: Vec<u8>,
     max_record_bytes: usize,
     /// Offset of the next byte `push` will receive.
     pos: u64,
@@ -132,12 +184,8 @@ pub struct Framer {
     partial: Vec<u8>,
     pending: Pending,
     committed: u64,
-    /// Where truncated records are assembled.
-    scratch: Vec<u8>,
-    /// `optionName: CRI`: the decoder and a split line in progress.
     container: Option<Box<Container>>,
-    /// `output: json` of `CRI`, and the buffer its records are written in.
-    json: Option<(JsonWrap, Vec<u8>)>,
+    records: RecordOut,
 }
 
 impl Framer {
@@ -155,6 +203,7 @@ impl Framer {
         max_record_bytes: usize,
         path: Option<&Path>,
     ) -> Self {
+        let max_record_bytes = max_record_bytes.max(1);
         let container_log = flow.container_log();
         Framer {
             multi_line_start: flow.multi_line_start_pattern.clone(),
@@ -164,39 +213,27 @@ impl Framer {
             } else {
                 0
             },
-            terminator: flow.truncated_record_terminator.clone(),
-            max_record_bytes: max_record_bytes.max(1),
+            max_record_bytes,
             pos: offset,
             line_start: offset,
             partial: Vec::new(),
-            pending: Pending {
-                bytes: Vec::new(),
-                start: offset,
-                end: offset,
-                len: 0,
-                since: Instant::now(),
-                active: false,
-                time: Vec::new(),
-                stream: Vec::new(),
-            },
+            pending: Pending::new(offset),
             committed: offset,
-            scratch: Vec::new(),
-            container: container_log.map(|(format, ..)| {
+            container: container_log.map(|c| {
                 Box::new(Container {
-                    decoder: Decoder::new(format),
+                    decoder: Decoder::new(c.format),
                     source: path.map_or_else(|| "input".to_string(), |p| p.display().to_string()),
-                    joined: Vec::new(),
-                    start: offset,
-                    len: 0,
-                    since: Instant::now(),
-                    active: false,
-                    time: Vec::new(),
-                    stream: Vec::new(),
+                    split: Pending::new(offset),
                 })
             }),
-            json: container_log
-                .filter(|(_, output, _)| *output == ContainerOutput::Json)
-                .map(|(_, _, kubernetes)| (JsonWrap::new(kubernetes, path), Vec::new())),
+            records: RecordOut {
+                terminator: flow.truncated_record_terminator.clone(),
+                max_record_bytes,
+                scratch: Vec::new(),
+                json: container_log
+                    .filter(|c| c.output == ContainerOutput::Json)
+                    .map(|c| (JsonWrap::new(c.kubernetes, path), Vec::new())),
+            },
         }
     }
 
@@ -248,16 +285,13 @@ impl Framer {
     /// When the multi-line record in progress got its last line, if one is: it is ended
     /// after `maxBufferAgeMillis` of silence, however long it has been growing.
     pub fn pending_since(&self) -> Option<Instant> {
-        let split = self
-            .container
-            .as_ref()
-            .filter(|c| c.active)
-            .map(|c| c.since);
-        let pending = self.pending.active.then_some(self.pending.since);
-        match (split, pending) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let split = self.container.as_ref().map(|c| &c.split);
+        [Some(&self.pending), split]
+            .into_iter()
+            .flatten()
+            .filter(|p| p.active)
+            .map(|p| p.since)
+            .min()
     }
 
     /// Container log lines in neither the CRI nor Docker's format (passed on as read).
@@ -275,9 +309,12 @@ impl Framer {
     pub fn capacity(&self) -> usize {
         self.partial.capacity()
             + self.pending.bytes.capacity()
-            + self.scratch.capacity()
-            + self.container.as_ref().map_or(0, |c| c.joined.capacity())
-            + self.json.as_ref().map_or(0, |(_, b)| b.capacity())
+            + self.records.scratch.capacity()
+            + self
+                .container
+                .as_ref()
+                .map_or(0, |c| c.split.bytes.capacity())
+            + self.records.json.as_ref().map_or(0, |(_, b)| b.capacity())
     }
 
     /// One complete line: `kept` is its first bytes (all of them unless `full` exceeds the
@@ -306,10 +343,12 @@ impl Framer {
         // A split line ends where a line of the other stream (containerd writes stdout and
         // stderr into one file) or a line in neither format comes between its parts: it is
         // sent as joined so far, so that records never mix streams and stay in file order.
-        if c.active && decoded.as_ref().is_none_or(|d| *d.stream != c.stream[..]) {
-            c.active = false;
-            self.record_line(&c.joined, c.start, start, c.len, (&c.time, &c.stream), out);
-            shrink(&mut c.joined);
+        if c.split.active
+            && decoded
+                .as_ref()
+                .is_none_or(|d| *d.stream != c.split.stream[..])
+        {
+            self.end_split(&mut c.split, out);
         }
         match decoded {
             None => {
@@ -324,27 +363,17 @@ impl Framer {
             Some(d) => {
                 // The bytes of the message past what was kept.
                 let msg_full = d.msg.len() as u64 + (full - kept.len() as u64);
-                if d.partial || c.active {
-                    if !c.active {
-                        c.active = true;
-                        c.start = start;
-                        c.len = 0;
-                        c.joined.clear();
-                        c.time.clear();
-                        c.time.extend_from_slice(&d.time);
-                        c.stream.clear();
-                        c.stream.extend_from_slice(&d.stream);
-                    }
-                    append_capped(&mut c.joined, &d.msg, self.max_record_bytes + 1);
-                    c.len += msg_full;
-                    c.since = Instant::now();
-                    if !d.partial {
-                        c.active = false;
-                        self.record_line(&c.joined, c.start, end, c.len, (&c.time, &c.stream), out);
-                        shrink(&mut c.joined);
-                    }
+                let cap = self.max_record_bytes + 1;
+                if c.split.active {
+                    c.split.add(b"", &d.msg, (end, msg_full), cap);
+                } else if d.partial {
+                    c.split
+                        .begin(&d.msg, (start, end, msg_full), (&d.time, &d.stream), cap);
                 } else {
                     self.record_line(&d.msg, start, end, msg_full, (&d.time, &d.stream), out);
+                }
+                if c.split.active && !d.partial {
+                    self.end_split(&mut c.split, out);
                 }
             }
         }
@@ -353,16 +382,20 @@ impl Framer {
 
     /// Ends a split container line whose end never came.
     fn flush_split(&mut self, out: &mut dyn FnMut(FrameEvent<'_>)) {
-        let Some(mut c) = self.container.take() else {
-            return;
-        };
-        if c.active {
-            c.active = false;
-            let end = self.line_start;
-            self.record_line(&c.joined, c.start, end, c.len, (&c.time, &c.stream), out);
-            shrink(&mut c.joined);
+        if let Some(mut c) = self.container.take() {
+            if c.split.active {
+                self.end_split(&mut c.split, out);
+            }
+            self.container = Some(c);
         }
-        self.container = Some(c);
+    }
+
+    /// Hands the joined line of `split` on as one line.
+    fn end_split(&mut self, split: &mut Pending, out: &mut dyn FnMut(FrameEvent<'_>)) {
+        split.active = false;
+        let meta = (&split.time[..], &split.stream[..]);
+        self.record_line(&split.bytes, split.start, split.end, split.len, meta, out);
+        shrink(&mut split.bytes);
     }
 
     /// One line as the application wrote it (decoded from the container format, if
@@ -373,10 +406,9 @@ impl Framer {
         start: u64,
         end: u64,
         full: u64,
-        meta: (&[u8], &[u8]),
+        meta: Meta<'_>,
         out: &mut dyn FnMut(FrameEvent<'_>),
     ) {
-        let kept = &kept[..kept.len().min(self.max_record_bytes + 1)];
         if self
             .footer
             .as_ref()
@@ -388,33 +420,18 @@ impl Framer {
             return;
         }
         let Some(re) = &self.multi_line_start else {
-            self.emit(kept, full, start, end, meta, out);
+            self.records.emit(kept, full, start, end, meta, out);
             self.committed = end;
             return;
         };
         // `lookingAt`: the leftmost match starts at 0 iff some match starts at 0.
         let starts = re.find(kept).is_some_and(|m| m.start() == 0);
+        let cap = self.max_record_bytes + 1;
         if self.pending.active && !starts {
-            let p = &mut self.pending;
-            append_capped(&mut p.bytes, b"\n", self.max_record_bytes + 1);
-            append_capped(&mut p.bytes, kept, self.max_record_bytes + 1);
-            p.len += 1 + full;
-            p.end = end;
-            p.since = Instant::now();
+            self.pending.add(b"\n", kept, (end, full), cap);
         } else {
             self.flush_pending(out);
-            let p = &mut self.pending;
-            p.bytes.clear();
-            append_capped(&mut p.bytes, kept, self.max_record_bytes + 1);
-            p.start = start;
-            p.end = end;
-            p.len = full;
-            p.since = Instant::now();
-            p.active = true;
-            p.time.clear();
-            p.time.extend_from_slice(meta.0);
-            p.stream.clear();
-            p.stream.extend_from_slice(meta.1);
+            self.pending.begin(kept, (start, end, full), meta, cap);
             self.committed = start;
         }
     }
@@ -423,38 +440,28 @@ impl Framer {
         if !self.pending.active {
             return;
         }
-        self.pending.active = false;
-        let since = self.pending.since;
-        let p = std::mem::replace(
-            &mut self.pending,
-            Pending {
-                bytes: Vec::new(),
-                start: 0,
-                end: 0,
-                len: 0,
-                since,
-                active: false,
-                time: Vec::new(),
-                stream: Vec::new(),
-            },
-        );
-        self.emit(&p.bytes, p.len, p.start, p.end, (&p.time, &p.stream), out);
+        let p = &mut self.pending;
+        p.active = false;
+        let meta = (&p.time[..], &p.stream[..]);
+        self.records
+            .emit(&p.bytes, p.len, p.start, p.end, meta, out);
         self.committed = p.end;
-        self.pending = p;
-        shrink(&mut self.pending.bytes);
+        shrink(&mut p.bytes);
     }
+}
 
-    /// Hands out one record whose first bytes are `kept` and whose real length is `full`:
-    /// as they are, cut to the limit, or written as JSON (`CRI` with `output: json`).
+impl RecordOut {
+    /// Hands out one record whose first bytes are `kept` and whose real length is `full`.
     fn emit(
         &mut self,
         kept: &[u8],
         full: u64,
         offset: u64,
         end: u64,
-        meta: (&[u8], &[u8]),
+        meta: Meta<'_>,
         out: &mut dyn FnMut(FrameEvent<'_>),
     ) {
+        let max = self.max_record_bytes;
         if let Some((wrap, buf)) = &mut self.json {
             // The record is sent with a newline after the object: both fit in the limit.
             let truncated = wrap.write(
@@ -463,7 +470,7 @@ impl Framer {
                 kept,
                 full,
                 &self.terminator,
-                self.max_record_bytes.saturating_sub(1),
+                max.saturating_sub(1),
                 &mut self.scratch,
             );
             out(FrameEvent::Record(Frame {
@@ -474,17 +481,30 @@ impl Framer {
                 newline: true,
             }));
             shrink(buf);
-        } else {
-            emit(
-                &mut self.scratch,
-                &self.terminator,
-                self.max_record_bytes,
-                kept,
-                full,
+        } else if full <= max as u64 {
+            out(FrameEvent::Record(Frame {
+                bytes: kept,
                 offset,
                 end,
-                out,
+                truncated: false,
+                newline: true,
+            }));
+        } else {
+            // One byte past the cap tells whether the cut splits a character; looking
+            // further would make the result depend on how the bytes arrived.
+            truncate_into(
+                &mut self.scratch,
+                &kept[..kept.len().min(max + 1)],
+                &self.terminator,
+                max,
             );
+            out(FrameEvent::Record(Frame {
+                bytes: &self.scratch,
+                offset,
+                end,
+                truncated: true,
+                newline: false,
+            }));
         }
         shrink(&mut self.scratch);
     }
@@ -505,40 +525,6 @@ fn shrink(buf: &mut Vec<u8>) {
 fn append_capped(dst: &mut Vec<u8>, src: &[u8], cap: usize) {
     let room = cap.saturating_sub(dst.len());
     dst.extend_from_slice(&src[..src.len().min(room)]);
-}
-
-/// Hands out one record whose first bytes are `kept` and whose real length is `full`.
-#[allow(clippy::too_many_arguments)]
-fn emit(
-    scratch: &mut Vec<u8>,
-    terminator: &[u8],
-    max: usize,
-    kept: &[u8],
-    full: u64,
-    offset: u64,
-    end: u64,
-    out: &mut dyn FnMut(FrameEvent<'_>),
-) {
-    if full <= max as u64 {
-        out(FrameEvent::Record(Frame {
-            bytes: kept,
-            offset,
-            end,
-            truncated: false,
-            newline: true,
-        }));
-        return;
-    }
-    // One byte past the cap tells whether the cut splits a character; looking further
-    // would make the result depend on how the bytes arrived.
-    truncate_into(scratch, &kept[..kept.len().min(max + 1)], terminator, max);
-    out(FrameEvent::Record(Frame {
-        bytes: scratch,
-        offset,
-        end,
-        truncated: true,
-        newline: false,
-    }));
 }
 
 /// Java's `String.trim`: without leading and trailing bytes up to the space.

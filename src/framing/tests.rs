@@ -396,11 +396,13 @@ proptest! {
 
 fn cri_flow(output: crate::config::ContainerOutput) -> FlowConfig {
     let mut flow = test_flow();
-    flow.processors = vec![crate::config::ProcessorConfig::Container {
-        format: crate::config::ContainerFormat::Auto,
-        output,
-        kubernetes: true,
-    }];
+    flow.processors = vec![crate::config::ProcessorConfig::Container(
+        crate::config::ContainerLog {
+            format: crate::config::ContainerFormat::Auto,
+            output,
+            kubernetes: true,
+        },
+    )];
     flow
 }
 

@@ -192,7 +192,7 @@ impl Chain {
                 ),
                 ProcessorConfig::AddBrackets => Step::Brackets,
                 // Decoded by the framer, before the chain sees the record.
-                ProcessorConfig::Container { .. } => continue,
+                ProcessorConfig::Container(_) => continue,
                 ProcessorConfig::AddEc2Metadata { .. } => Step::Ec2(AddEc2::new(ec2.clone())),
             });
         }

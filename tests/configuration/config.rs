@@ -494,6 +494,21 @@ fn cri_is_checked_and_only_first() {
     .unwrap_or_else(|e| panic!("{e}"));
     assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
     let described = loaded.config.describe();
+    let message_only = load_str(
+        "flows:\n  - filePattern: /a\n    kinesisStream: s\n    dataProcessingOptions:\n      \
+         - optionName: CRI\n        kubernetesMetadata: false\n",
+        Path::new("/etc/kt.yaml"),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        message_only.warnings.len(),
+        1,
+        "{:?}",
+        message_only.warnings
+    );
+    assert!(message_only.warnings[0]
+        .message
+        .contains("kubernetesMetadata: ignored with output: message"));
     assert!(
         described.contains("CRI format=docker output=json kubernetesMetadata"),
         "{described}"

@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use rand::Rng;
 
+use super::response::{EntryResult, ResponseTap, Slot};
 use super::retry::{classify, classify_sdk, Backoff, Failure, Reporter};
 use crate::aggregate::kpl::{self, Aggregator};
 use crate::aggregate::shards::{hash_keys, ShardMap};
@@ -109,7 +110,7 @@ struct Entry {
     data: Option<Vec<u8>>,
     /// Bytes of the record sent for a plain entry (truncation).
     len: usize,
-    key: String,
+    key: Key,
     ehk: Option<String>,
     users: Users,
     /// Bytes of the user records (for `bytes_sent`).
@@ -132,9 +133,44 @@ impl Entry {
     }
 }
 
+/// An entry's partition key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Key {
+    /// RANDOM: 64 random bits, sent as 16 hex digits (no string is made per record).
+    Random(u64),
+    /// The record's own key, or an aggregate's.
+    Text(String),
+}
+
+impl Key {
+    fn len(&self) -> usize {
+        match self {
+            Key::Random(_) => 16,
+            Key::Text(k) => k.len(),
+        }
+    }
+
+    /// Appends the key as a JSON string.
+    fn write_json(&self, out: &mut Vec<u8>) {
+        match self {
+            Key::Random(bits) => {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                out.push(b'"');
+                out.extend((0..16).rev().map(|i| HEX[(bits >> (i * 4)) as usize & 0xf]));
+                out.push(b'"');
+            }
+            Key::Text(k) => write_valid_str(out, k),
+        }
+    }
+}
+
 /// What happened to one entry.
 enum Outcome {
-    Ok { shard: Option<String> },
+    /// Stored; `misplaced`: an aggregate stored in another shard than the one its user
+    /// records hash to.
+    Ok {
+        misplaced: bool,
+    },
     Failed(Failure),
 }
 
@@ -238,8 +274,8 @@ impl KinesisSink {
                 let outcomes = self.put(batch, &mut chunk).await;
                 for (entry, outcome) in chunk.into_iter().zip(outcomes) {
                     match outcome {
-                        Outcome::Ok { shard } => {
-                            if entry.shard.is_some() && shard.is_some() && entry.shard != shard {
+                        Outcome::Ok { misplaced } => {
+                            if misplaced {
                                 let to = if regroups_left > 0 {
                                     &mut regroup
                                 } else {
@@ -322,29 +358,54 @@ impl KinesisSink {
         } else {
             req.stream_name(&self.stream)
         };
-        let req = req.customize().mutate_request(super::send_body(body));
+        let tapped = Slot::default();
+        let req = req
+            .customize()
+            .mutate_request(super::send_body(body))
+            .interceptor(ResponseTap::new(Arc::clone(&tapped), self.kpl));
         match req.send().await {
             Ok(out) => {
+                // The entries as the tap read them, or as the SDK did when it could not.
+                let results = tapped
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .take()
+                    .unwrap_or_else(|| {
+                        out.records()
+                            .iter()
+                            .map(|r| EntryResult {
+                                error: r.error_code().map(|c| {
+                                    (
+                                        c.to_string(),
+                                        r.error_message().unwrap_or_default().to_string(),
+                                    )
+                                }),
+                                shard: r.shard_id().map(str::to_string),
+                            })
+                            .collect()
+                    });
                 let mut outcomes = Vec::with_capacity(chunk.len());
                 let mut throttled = (0u64, String::new());
                 let mut service = (0u64, String::new());
                 let mut any_ok = false;
                 for (i, entry) in chunk.iter().enumerate() {
-                    let Some(r) = out.records().get(i) else {
+                    let Some(r) = results.get(i) else {
                         // A response shorter than the request: retry what it omits.
                         service.0 += entry.users.len();
                         service.1 = "response without this entry".into();
                         outcomes.push(Outcome::Failed(Failure::Service));
                         continue;
                     };
-                    match r.error_code() {
+                    match &r.error {
                         None => {
                             any_ok = true;
-                            outcomes.push(Outcome::Ok {
-                                shard: r.shard_id().map(str::to_string),
-                            });
+                            let misplaced = match (&entry.shard, &r.shard) {
+                                (Some(want), Some(got)) => want != got,
+                                _ => false,
+                            };
+                            outcomes.push(Outcome::Ok { misplaced });
                         }
-                        Some(code) => {
+                        Some((code, message)) => {
                             let n = entry.users.len();
                             FlowStats::add(&self.stats.record_send_errors, n);
                             let f = classify(Some(code), None);
@@ -356,15 +417,11 @@ impl KinesisSink {
                                 }
                                 Failure::Service => {
                                     service.0 += n;
-                                    service.1 = format!(
-                                        "{code}: {}",
-                                        r.error_message().unwrap_or_default()
-                                    );
+                                    service.1 = format!("{code}: {message}");
                                 }
-                                Failure::Fatal => self.reporter.fatal(
-                                    &format!("{code}: {}", r.error_message().unwrap_or_default()),
-                                    self.max_backoff,
-                                ),
+                                Failure::Fatal => self
+                                    .reporter
+                                    .fatal(&format!("{code}: {message}"), self.max_backoff),
                             }
                             outcomes.push(Outcome::Failed(f));
                         }
@@ -421,8 +478,8 @@ impl KinesisSink {
     fn plain(&self, batch: &Batch, i: u32, max_record: usize, rng: &mut impl Rng) -> Entry {
         let data = batch.record(i as usize);
         let key = match batch.key(i as usize) {
-            Some(k) => String::from_utf8_lossy(k).into_owned(),
-            None => random_key(rng),
+            Some(k) => Key::Text(String::from_utf8_lossy(k).into_owned()),
+            None => Key::Random(rng.gen()),
         };
         let mut len = data.len();
         if len + key.len() > max_record {
@@ -475,7 +532,7 @@ impl KinesisSink {
         let mut next_shard = map.map_or(0, |m| rng.gen_range(0..m.len().max(1)));
         let finish = |g: &mut Group, shard: Option<usize>| -> Entry {
             let mut data = Vec::with_capacity(g.agg.size());
-            let key = g.agg.first_key().unwrap_or("a").to_string();
+            let key = Key::Text(g.agg.first_key().unwrap_or("a").to_string());
             g.agg.finish_unsealed(&mut data);
             let (ehk, shard) = match (map, shard) {
                 (Some(m), Some(s)) => (
@@ -734,7 +791,7 @@ fn put_records_body(arn: bool, stream: &str, batch: &Batch, entries: &mut [Entry
             None => super::open_record_json(&mut out, e.bytes(batch)),
         }
         out.extend_from_slice(b",\"PartitionKey\":");
-        write_valid_str(&mut out, &e.key);
+        e.key.write_json(&mut out);
         if let Some(ehk) = &e.ehk {
             out.extend_from_slice(b",\"ExplicitHashKey\":");
             write_valid_str(&mut out, ehk);
@@ -772,7 +829,7 @@ mod tests {
         Entry {
             data,
             len,
-            key: key.to_string(),
+            key: Key::Text(key.to_string()),
             ehk: ehk.map(str::to_string),
             users,
             user_bytes: 0,
@@ -831,5 +888,17 @@ mod tests {
         }
         let body = put_records_body(false, "s", &batch, &mut []);
         assert_eq!(body, br#"{"Records":[],"StreamName":"s"}"#);
+    }
+
+    /// A random key is written as the 16 hex digits `random_key` makes, zeros included.
+    #[test]
+    fn random_keys_are_16_hex_digits() {
+        for bits in [0u64, 1, 0xabc, u64::MAX, 0x0123_4567_89ab_cdef, 1 << 63] {
+            let mut out = Vec::new();
+            let key = Key::Random(bits);
+            key.write_json(&mut out);
+            assert_eq!(out, format!("\"{bits:016x}\"").into_bytes());
+            assert_eq!(key.len(), 16);
+        }
     }
 }

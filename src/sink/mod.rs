@@ -18,6 +18,7 @@ use crate::metrics::FlowStats;
 pub mod file;
 pub mod firehose;
 pub mod kinesis;
+mod response;
 pub mod retry;
 
 /// The destination of one flow.

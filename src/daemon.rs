@@ -23,7 +23,7 @@ use crate::ack::FlowCheckpoints;
 use crate::checkpoint::{self, Checkpoints, Entry};
 use crate::config::Config;
 use crate::metrics::{FlowStats, Stats};
-use crate::pipeline::{batch_kib, FlowReader, Queued, MAX_QUEUED_BYTES};
+use crate::pipeline::{batch_kib, FlowReader, Queued, Share};
 use crate::process::Chain;
 use crate::sink::Sink;
 
@@ -56,12 +56,9 @@ fn test_delivery_delay() -> Option<Duration> {
     ))
 }
 
-/// Memory one flow's requests may use beside their batches (which [`MAX_QUEUED_BYTES`]
-/// bounds): each request in flight copies its batch about [`REQUEST_COPIES`] times (KPL
-/// aggregates, the base64 JSON body, the SDK's and the socket's copies). With the
-/// batches, a flow's data never holds more than 24 MiB, however slow the destination.
-const WORKING_BYTES: usize = 12 * 1024 * 1024;
-/// How many times its size a batch in flight to AWS costs in copies.
+/// How many times its size a batch in flight to AWS costs in copies (KPL aggregates, the
+/// base64 JSON body, the response): what a request takes of its flow's working share of
+/// `maxBufferedBytes` before it is built.
 const REQUEST_COPIES: u32 = 3;
 
 /// How `run` behaves.
@@ -176,6 +173,10 @@ pub async fn run(
         .filter(|(id, _)| !ids.contains(id))
         .flat_map(|(_, entries)| entries.iter().cloned())
         .collect();
+    // One budget for the whole process, in even shares: a flow whose destination is down
+    // fills its own share and stops reading; the others go on.
+    let (batch_share, working_share) =
+        crate::pipeline::shares(config.max_buffered_bytes, config.flows.len());
     for (i, flow) in config.flows.iter().enumerate() {
         let id = ids[i].clone();
         let (entries, first_start) = match on_disk.remove(&id) {
@@ -207,6 +208,7 @@ pub async fn run(
             } else {
                 (flow.max_in_flight.max(1), REQUEST_COPIES)
             },
+            Share::new(working_share),
             abort.clone(),
         ));
         let reader = FlowReader {
@@ -214,7 +216,7 @@ pub async fn run(
             checkpoints: Arc::clone(&checkpoints),
             stats: fstats,
             tx,
-            budget: Arc::new(tokio::sync::Semaphore::new(MAX_QUEUED_BYTES / 1024)),
+            budget: Share::new(batch_share),
             stop: stop.clone(),
             abort: abort.clone(),
             runtime: tokio::runtime::Handle::current(),
@@ -348,7 +350,10 @@ where
     out
 }
 
-/// Delivers one flow's batches, up to `max_in_flight` at a time, and acknowledges them.
+/// Delivers one flow's batches, up to `max_in_flight` at a time, each taking `copies`
+/// times its weight of the flow's `working` share before it is built, and acknowledges
+/// them.
+#[allow(clippy::too_many_arguments)]
 async fn deliver_loop(
     mut rx: tokio::sync::mpsc::Receiver<Queued>,
     sink: Arc<Sink>,
@@ -356,9 +361,9 @@ async fn deliver_loop(
     stats: Arc<Stats>,
     fstats: Arc<FlowStats>,
     (max_in_flight, copies): (usize, u32),
+    working: Share,
     abort: CancellationToken,
 ) {
-    let working = Arc::new(tokio::sync::Semaphore::new(WORKING_BYTES / 1024));
     let mut in_flight = JoinSet::new();
     let mut open = true;
     while open || !in_flight.is_empty() {
@@ -375,11 +380,11 @@ async fn deliver_loop(
                     let checkpoints = Arc::clone(&checkpoints);
                     let stats = Arc::clone(&stats);
                     let fstats = Arc::clone(&fstats);
-                    let working = Arc::clone(&working);
+                    let working = working.clone();
                     in_flight.spawn(async move {
                         // Room for the request's own copies before it is built.
-                        let kib = (batch_kib(&batch) * copies).min(WORKING_BYTES as u32 / 1024);
-                        let work = working.acquire_many(kib).await;
+                        let kib = batch_kib(&batch).saturating_mul(copies).min(working.kib);
+                        let work = working.semaphore.acquire_many(kib).await;
                         #[cfg(debug_assertions)]
                         if std::env::var_os(TEST_PANIC_ENV).is_some() {
                             panic!("{TEST_PANIC_ENV} is set");

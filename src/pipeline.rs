@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::ack::FlowCheckpoints;
 use crate::aggregate::batcher::Emitter;
-pub use crate::aggregate::batcher::{batch_kib, Queued, MAX_QUEUED_BYTES};
+pub use crate::aggregate::batcher::{batch_kib, shares, Queued, Share, DEFAULT_MAX_BUFFERED_BYTES};
 use crate::config::{Aggregation, Destination, FlowConfig, InitialPosition};
 use crate::event::Batch;
 use crate::metrics::FlowStats;
@@ -41,8 +41,9 @@ pub struct FlowReader {
     pub stats: Arc<FlowStats>,
     /// Where batches go (capacity `publishQueueCapacity`).
     pub tx: tokio::sync::mpsc::Sender<Queued>,
-    /// KiB of batches queued or in flight ([`MAX_QUEUED_BYTES`] in all).
-    pub budget: Arc<tokio::sync::Semaphore>,
+    /// The flow's share of the memory budget (`maxBufferedBytes`) for batches being
+    /// filled, queued or in flight.
+    pub budget: Share,
     /// Cancelled to stop reading (shutdown starts).
     pub stop: CancellationToken,
     /// Cancelled to give up sending (shutdown timed out).
@@ -99,6 +100,7 @@ impl FlowReader {
             stats: Arc::clone(&stats),
             tx,
             budget,
+            held: None,
             abort,
             runtime,
             truncation_log: crate::report::RateLimit::new(

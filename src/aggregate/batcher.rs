@@ -21,15 +21,57 @@ use crate::process::{Made, RecordMaker};
 /// Truncated records are logged at most this often per flow.
 pub(crate) const TRUNCATION_LOG_EVERY: Duration = Duration::from_secs(60);
 
-/// Bytes of batches one flow may hold queued or in flight: with `publishQueueCapacity`
-/// batches of up to 5 MiB each, memory would follow the destination's backlog; this keeps
-/// it flat (the files are the buffer). Two full 5 MiB batches fit.
-pub const MAX_QUEUED_BYTES: usize = 12 * 1024 * 1024;
+pub use crate::config::DEFAULT_MAX_BUFFERED_BYTES;
 
-/// The KiB of memory budget (see [`MAX_QUEUED_BYTES`]) a batch holds.
+/// The smallest share of the budget a flow gets, whatever the number of flows: room for a
+/// batch of a few hundred log lines.
+pub const MIN_SHARE_KIB: u32 = 64;
+
+/// The budget is reserved in steps of this many KiB while a batch fills.
+const RESERVE_STEP_KIB: u32 = 64;
+
+/// One flow's part of the memory budget: `kib` permits of 1 KiB.
+#[derive(Debug, Clone)]
+pub struct Share {
+    /// Holds `kib` permits when nothing is in use.
+    pub semaphore: Arc<tokio::sync::Semaphore>,
+    /// The share's size.
+    pub kib: u32,
+}
+
+impl Share {
+    /// A share of `kib` KiB.
+    pub fn new(kib: u32) -> Share {
+        Share {
+            semaphore: Arc::new(tokio::sync::Semaphore::new(kib as usize)),
+            kib,
+        }
+    }
+}
+
+/// Each flow's shares of `total` bytes, in KiB: (batches being filled, queued or in
+/// flight; the copies requests make of them). Half the budget goes to each, split evenly
+/// between the flows, so that a flow whose destination is down holds only its own share
+/// and the others go on; each at least [`MIN_SHARE_KIB`].
+pub const fn shares(total: usize, flows: usize) -> (u32, u32) {
+    let flows = if flows == 0 { 1 } else { flows };
+    let per_flow = total / 1024 / 2 / flows;
+    let share = if per_flow > u32::MAX as usize {
+        u32::MAX
+    } else if per_flow < MIN_SHARE_KIB as usize {
+        MIN_SHARE_KIB
+    } else {
+        per_flow as u32
+    };
+    (share, share)
+}
+
+/// The KiB of memory a batch weighs.
 pub fn batch_kib(batch: &Batch) -> u32 {
-    let kib = (batch.data.len() + batch.keys.len()).div_ceil(1024).max(1);
-    kib.min(MAX_QUEUED_BYTES / 1024) as u32
+    (batch.data.len() + batch.keys.len())
+        .div_ceil(1024)
+        .max(1)
+        .min(u32::MAX as usize) as u32
 }
 
 /// A batch on its way to the sink, with the memory budget it holds until acknowledged.
@@ -59,7 +101,10 @@ pub(crate) struct Emitter {
     pub(crate) checkpoints: Arc<FlowCheckpoints>,
     pub(crate) stats: Arc<FlowStats>,
     pub(crate) tx: tokio::sync::mpsc::Sender<Queued>,
-    pub(crate) budget: Arc<tokio::sync::Semaphore>,
+    /// The flow's share of the memory budget for batches.
+    pub(crate) budget: Share,
+    /// The part of it the batch being filled holds.
+    pub(crate) held: Option<tokio::sync::OwnedSemaphorePermit>,
     pub(crate) abort: CancellationToken,
     pub(crate) runtime: tokio::runtime::Handle,
     pub(crate) truncation_log: crate::report::RateLimit,
@@ -97,8 +142,13 @@ impl Emitter {
             self.log_truncation(id);
         }
         let size = self.maker.out.len() + self.maker.keybuf.len();
+        // Full: by count, by bytes, or by the flow's share of the memory budget (a record
+        // that alone weighs more than the share goes in a batch of its own).
+        let weight = (self.batch.data.len() + self.batch.keys.len() + size).div_ceil(1024);
         if !self.batch.is_empty()
-            && (self.batch.len() >= self.max_records || self.batch_bytes + size > self.max_bytes)
+            && (self.batch.len() >= self.max_records
+                || self.batch_bytes + size > self.max_bytes
+                || weight > self.budget.kib as usize)
         {
             // Everything of this file before the record is in the batch or was dropped.
             if frame.offset > *covered {
@@ -119,6 +169,48 @@ impl Emitter {
             self.digest_keys.push((i, r));
         }
         self.batch_bytes += size;
+        self.reserve();
+    }
+
+    /// Reserves budget for the batch being filled as it grows (in steps, up to the whole
+    /// share), so that its records count against the flow's share before it is sent.
+    fn reserve(&mut self) {
+        let need = batch_kib(&self.batch).min(self.budget.kib);
+        let held = self.held.as_ref().map_or(0, |p| p.num_permits() as u32);
+        if need <= held || self.aborted {
+            return;
+        }
+        let more = (need - held)
+            .max(RESERVE_STEP_KIB)
+            .min(self.budget.kib - held);
+        let got = match Arc::clone(&self.budget.semaphore).try_acquire_many_owned(more) {
+            Ok(p) => Some(p),
+            Err(_) => self.acquire(need - held),
+        };
+        match (got, &mut self.held) {
+            (Some(p), Some(h)) => h.merge(p),
+            (Some(p), None) => self.held = Some(p),
+            (None, _) => self.aborted = true,
+        }
+    }
+
+    /// Waits for `kib` of the flow's share (the reader stops meanwhile: the files are the
+    /// buffer). `None` when shutdown gave up.
+    fn acquire(&self, kib: u32) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        let budget = Arc::clone(&self.budget.semaphore);
+        let abort = self.abort.clone();
+        let stats = Arc::clone(&self.stats);
+        self.runtime.block_on(async move {
+            // A reader held back by a slow destination is alive: it beats while it waits.
+            loop {
+                stats.reader_heartbeat();
+                tokio::select! {
+                    p = Arc::clone(&budget).acquire_many_owned(kib) => return p.ok(),
+                    _ = abort.cancelled() => return None,
+                    _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                }
+            }
+        })
     }
 
     pub(crate) fn cover(&mut self, key: FileKey, from: u64, to: u64) {
@@ -177,28 +269,37 @@ impl Emitter {
         if self.aborted {
             return;
         }
+        // The next batch is likely the size of this one: room for it at once, rather
+        // than a buffer that doubles (and is copied) its way up.
+        self.batch.data.reserve(batch.data.len());
+        self.batch.records.reserve(batch.records.len());
         self.checkpoints.register(batch.seq, &batch.ranges);
         self.sent.extend(batch.ranges.iter().map(|r| (r.key, r.to)));
         FlowStats::add(&self.stats.batches_pending, 1);
+        // The batch keeps what it weighs of the budget until it is acknowledged; what was
+        // reserved beyond goes back.
+        let kib = batch_kib(&batch).min(self.budget.kib) as usize;
+        let bytes = match self.held.take() {
+            Some(mut held) if held.num_permits() >= kib => {
+                drop(held.split(held.num_permits() - kib));
+                Some(held)
+            }
+            Some(mut held) => self.acquire((kib - held.num_permits()) as u32).map(|more| {
+                held.merge(more);
+                held
+            }),
+            None => self.acquire(kib as u32),
+        };
+        let Some(bytes) = bytes else {
+            self.aborted = true;
+            return;
+        };
         let tx = self.tx.clone();
         let abort = self.abort.clone();
         let stats = Arc::clone(&self.stats);
-        let budget = Arc::clone(&self.budget);
-        let kib = batch_kib(&batch);
         let sent = self.runtime.block_on(async move {
-            // Room in memory first (bytes queued or in flight), then in the queue. A
-            // reader held back by a slow destination is alive: it beats while it waits.
-            let bytes = loop {
-                stats.reader_heartbeat();
-                tokio::select! {
-                    p = Arc::clone(&budget).acquire_many_owned(kib) => match p {
-                        Ok(p) => break p,
-                        Err(_) => return false,
-                    },
-                    _ = abort.cancelled() => return false,
-                    _ = tokio::time::sleep(Duration::from_millis(500)) => {}
-                }
-            };
+            // Room in the queue. A reader held back by a slow destination is alive: it
+            // beats while it waits.
             loop {
                 stats.reader_heartbeat();
                 tokio::select! {
@@ -219,5 +320,39 @@ impl Emitter {
             // after a restart.
             self.aborted = true;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The budget is halved between batches and request copies and split evenly between
+    /// the flows, never below the floor; the shares never add up to more than the budget
+    /// unless the floor applies.
+    #[test]
+    fn shares_split_the_budget_evenly() {
+        assert_eq!(shares(8 << 20, 1), (4096, 4096));
+        assert_eq!(shares(8 << 20, 0), (4096, 4096));
+        assert_eq!(shares(8 << 20, 4), (1024, 1024));
+        assert_eq!(shares(8 << 20, 1000), (MIN_SHARE_KIB, MIN_SHARE_KIB));
+        assert_eq!(shares(1 << 50, 1).0, u32::MAX);
+        for flows in 1..200 {
+            let (b, w) = shares(8 << 20, flows);
+            let used = (b as usize + w as usize) * 1024 * flows;
+            assert!(
+                used <= 8 << 20 || b == MIN_SHARE_KIB,
+                "{flows} flows use {used}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_batch_weighs_its_records_and_keys() {
+        let mut b = Batch::new(0);
+        assert_eq!(batch_kib(&b), 1);
+        let id = RecordId::from_digest(0, 0);
+        b.push(&[0u8; 1500], Some(b"key"), id);
+        assert_eq!(batch_kib(&b), 2);
     }
 }

@@ -205,6 +205,7 @@ mod tests {
         assert_eq!(c.health_ack_timeout, Duration::from_secs(300));
         assert_eq!(c.ec2_metadata_endpoint, "http://169.254.169.254");
         assert_eq!(c.max_open_files, 1024);
+        assert_eq!(c.max_buffered_bytes, 4 * 1024 * 1024);
         assert_eq!(c.rescan_interval, Duration::from_millis(10_000));
         assert!(c.metrics_listen_address.is_none());
         assert!(c.static_credentials.is_none());

@@ -59,6 +59,13 @@ pub const FIREHOSE_MAX_RECORD_BYTES: usize = 1000 * 1024;
 /// unbounded memory (the Kinesis limit, so a flow behaves the same when moved to Kinesis).
 pub const OUTPUT_FILE_MAX_RECORD_BYTES: usize = KINESIS_MAX_RECORD_BYTES;
 
+/// The default of `maxBufferedBytes`: the records the whole process holds in memory, read
+/// and not yet acknowledged (batches being filled, queued or in flight, and the copies
+/// their requests make). With `publishQueueCapacity` batches of up to 5 MiB each, memory
+/// would follow the destination's backlog; the budget keeps it flat (the files are the
+/// buffer).
+pub const DEFAULT_MAX_BUFFERED_BYTES: usize = 4 * 1024 * 1024;
+
 /// The validated configuration of the whole agent.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -107,6 +114,10 @@ pub struct Config {
     pub max_open_files: usize,
     /// `rescanIntervalMillis` (default 10 000): the discovery safety net.
     pub rescan_interval: Duration,
+    /// `maxBufferedBytes` (default 4 MiB): the records the whole process holds in memory,
+    /// read and not yet acknowledged, with the copies their requests make; shared evenly
+    /// by the flows.
+    pub max_buffered_bytes: usize,
 }
 
 /// `<service>.endpoint` and `<service>.region`.

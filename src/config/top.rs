@@ -319,6 +319,13 @@ pub(super) fn top_level(c: &mut Checker, f: &mut Fields) -> Config {
         .unwrap_or_else(|| DEFAULT_EC2_METADATA_ENDPOINT.to_string());
     let max_open_files = c.ranged(f, "maxOpenFiles", 1, 1_000_000, 1024) as usize;
     let rescan_interval = millis(c.ranged(f, "rescanIntervalMillis", 100, MAX_MILLIS, 10_000));
+    let max_buffered_bytes = c.ranged(
+        f,
+        "maxBufferedBytes",
+        1024 * 1024,
+        1 << 40,
+        super::DEFAULT_MAX_BUFFERED_BYTES as u64,
+    ) as usize;
 
     Config {
         source: c.doc.path.clone(),
@@ -343,5 +350,6 @@ pub(super) fn top_level(c: &mut Checker, f: &mut Fields) -> Config {
         ec2_metadata_endpoint,
         max_open_files,
         rescan_interval,
+        max_buffered_bytes,
     }
 }

@@ -190,8 +190,11 @@ async fn stop_agent(mut agent: agent::Agent) {
     assert!(status.success());
 }
 
-/// The per-flow memory budget of queued and in-flight batches (`pipeline::MAX_QUEUED_BYTES`).
-const BUDGET: u64 = kinesis_tail::pipeline::MAX_QUEUED_BYTES as u64;
+/// The memory budget of batches being filled, queued and in flight of the test's single
+/// flow: its share of the default `maxBufferedBytes`.
+const BUDGET: u64 =
+    kinesis_tail::pipeline::shares(kinesis_tail::pipeline::DEFAULT_MAX_BUFFERED_BYTES, 1).0 as u64
+        * 1024;
 /// How long the destination is unreachable.
 const OUTAGE: Duration = Duration::from_secs(60);
 /// Lines of 2 KiB at this rate: 1.2 MiB/s, several times the budget during the outage.
@@ -201,7 +204,7 @@ const OUTAGE_LINE: usize = 2048;
 const RSS_LIMIT: u64 = 64 * 1024 * 1024;
 
 /// The destination is unreachable for 60 s (the proxy closes every connection) while a
-/// writer adds 1.2 MiB/s: reading stops once the budget of unacknowledged batches (12 MiB) is
+/// writer adds 1.2 MiB/s: reading stops once the budget of unacknowledged batches (2 MiB) is
 /// used (the file is the buffer), memory stays flat, and once the destination is back every
 /// line arrives.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -492,4 +495,82 @@ async fn a_throttling_storm_is_logged_once_a_minute_per_flow_and_loses_nothing()
         per_flow.iter().sum::<usize>(),
         "every throttle line names its flow"
     );
+}
+
+/// Six flows share one `maxBufferedBytes` (2 MiB here): while no delivery completes (each
+/// waits 3 s), the readers together hold at most the budget's batch half in records read
+/// and unacknowledged, however much their files hold (7 MiB), each flow gets its share,
+/// and once deliveries complete every line arrives once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flows_share_one_memory_budget() {
+    let _heavy = support::heavy();
+    const FLOWS: usize = 6;
+    const TOTAL: usize = 2 * 1024 * 1024;
+    const LINE: usize = 1024;
+    const LINES: usize = 1200;
+    let s = agent::Scratch::new();
+    let port = support::free_port();
+    let mut expected: Vec<Vec<String>> = Vec::new();
+    let mut flows = Vec::new();
+    for f in 0..FLOWS {
+        let lines: Vec<String> = (0..LINES)
+            .map(|i| format!("f{f}-{i:06}-{}", "x".repeat(LINE - 16)))
+            .collect();
+        agent::append(&s.logs().join(format!("f{f}.log")), &lines);
+        expected.push(lines);
+        flows.push((
+            format!("{}/f{f}.log", s.logs().display()),
+            format!(
+                "outputFile: {}\ninitialPosition: START_OF_FILE\n",
+                s.path(&format!("out{f}.txt")).display()
+            ),
+        ));
+    }
+    let refs: Vec<(&str, &str)> = flows
+        .iter()
+        .map(|(p, e)| (p.as_str(), e.as_str()))
+        .collect();
+    let cfg = s.config(
+        &refs,
+        &format!("maxBufferedBytes: {TOTAL}\nmetrics.listenAddress: 127.0.0.1:{port}\n"),
+    );
+    let log = s.path("agent.log");
+    let child = agent::Agent(agent::spawn_with_env(
+        &cfg,
+        &log,
+        &[(kinesis_tail::daemon::TEST_SLOW_DELIVERY_ENV, "3000-3000")],
+    ));
+    started(&log).await;
+    // Reading stops at the budget; sampled while the first deliveries still wait.
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    let parsed = metric(port, "kinesis_tail_bytes_parsed_total").unwrap_or(0.0);
+    let sent = metric(port, "kinesis_tail_bytes_sent_total").unwrap_or(0.0);
+    let (share, _) = kinesis_tail::pipeline::shares(TOTAL, FLOWS);
+    // Each flow: its share, plus the record that found it full.
+    let bound = (FLOWS * (share as usize * 1024 + LINE)) as f64;
+    eprintln!(
+        "{FLOWS} flows, maxBufferedBytes {TOTAL}: {:.2} MiB read and unacknowledged \
+         (bound {:.2} MiB, files {:.1} MiB), {sent} bytes acknowledged",
+        parsed / MIB,
+        bound / MIB,
+        (FLOWS * LINES * LINE) as f64 / MIB
+    );
+    assert_eq!(sent, 0.0, "no delivery may complete in the first 3 s");
+    assert!(
+        parsed <= bound,
+        "read {parsed} bytes unacknowledged, above the budget's {bound}"
+    );
+    assert!(
+        parsed >= bound * 0.6,
+        "the flows used only {parsed} of {bound} bytes: the budget is not shared out"
+    );
+    for (f, lines) in expected.iter().enumerate() {
+        let got = agent::wait_until(
+            &s.path(&format!("out{f}.txt")),
+            Duration::from_secs(120),
+            |l| l.len() >= LINES,
+        );
+        agent::assert_all_delivered(lines, &got);
+    }
+    stop_agent(child).await;
 }

@@ -213,6 +213,7 @@ pub fn config(endpoint: &str) -> Config {
         ec2_metadata_endpoint: "http://127.0.0.1:1".into(),
         max_open_files: 1024,
         rescan_interval: Duration::from_secs(10),
+        max_buffered_bytes: kinesis_tail::pipeline::DEFAULT_MAX_BUFFERED_BYTES,
     }
 }
 

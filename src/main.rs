@@ -126,7 +126,7 @@ fn main() -> ExitCode {
 fn run(loaded: Loaded, path: &Path, once: bool) -> ExitCode {
     crash_on_panic();
     warn_if_root();
-    one_malloc_arena();
+    tune_malloc();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("kinesis-tail-rt")
@@ -350,17 +350,25 @@ fn in_container(
             .any(|v| env(v).is_some_and(|s| !s.is_empty()))
 }
 
-/// glibc gives each thread that allocates its own arena (up to eight per core), and each
-/// keeps the high-water mark of what its thread once held: the reader's batches, the
-/// runtime's request bodies. One arena for the whole process keeps the peak near what is
-/// live (about 2 MiB less at full speed); the few threads here rarely contend for it.
-/// Called before any thread starts.
-fn one_malloc_arena() {
+/// Two glibc malloc settings, made before any thread starts:
+///
+/// - One arena. glibc gives each thread that allocates its own arena (up to eight per
+///   core), and each keeps the high-water mark of what its thread once held: the reader's
+///   batches, the runtime's request bodies. One arena keeps the peak near what is live
+///   (about 2 MiB less at full speed); the few threads here rarely contend for it.
+/// - A fixed mmap threshold of 128 KiB. By default glibc raises the threshold each time a
+///   mapped block is freed (up to 32 MiB), after which batches, aggregates and request
+///   bodies (100 KiB to 1 MiB) come from the heap, whose free space fragments and stays
+///   resident. Fixed, every block of 128 KiB or more has its own mapping and goes back to
+///   the kernel when freed: about 2 MiB less peak RSS on the plain path and 4 MiB with KPL
+///   (30,000-line bench runs), for a few page faults per request.
+fn tune_malloc() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only changes allocator parameters; it is called before the runtime
     // and the readers start, so no other thread is allocating.
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 1);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
     }
 }
 

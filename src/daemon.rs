@@ -61,6 +61,17 @@ fn test_delivery_delay() -> Option<Duration> {
 /// `maxBufferedBytes` before it is built.
 const REQUEST_COPIES: u32 = 3;
 
+/// The most a batch may weigh, in KiB: the batch share, and no more than the working
+/// share can take `copies` times (a KPL batch of the whole share would make requests
+/// whose aggregates and body outweigh the working share; smaller, they fit it, and their
+/// buffers are reused from one request to the next). Never below 64 KiB.
+fn max_batch_kib(batch_share: u32, working_share: u32, copies: u32) -> u32 {
+    match copies {
+        0 => batch_share,
+        c => batch_share.min((working_share / c).max(64)),
+    }
+}
+
 /// How `run` behaves.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RunOptions {
@@ -194,6 +205,14 @@ pub async fn run(
         };
         let checkpoints = Arc::new(FlowCheckpoints::new(entries).with_urgent(Arc::clone(&urgent)));
         let (tx, rx) = tokio::sync::mpsc::channel::<Queued>(flow.publish_queue_capacity.max(1));
+        // A local file keeps records in order only with one write at a time, and makes no
+        // copy of a batch.
+        let (max_in_flight, copies) =
+            if matches!(flow.destination, crate::config::Destination::OutputFile(_)) {
+                (1, 0)
+            } else {
+                (flow.max_in_flight.max(1), REQUEST_COPIES)
+            };
         let fstats = Arc::clone(&stats.flows[i]);
         deliveries.spawn(deliver_loop(
             rx,
@@ -201,13 +220,7 @@ pub async fn run(
             Arc::clone(&checkpoints),
             Arc::clone(&stats),
             fstats.clone(),
-            // A local file keeps records in order only with one write at a time, and
-            // makes no copy of a batch.
-            if matches!(flow.destination, crate::config::Destination::OutputFile(_)) {
-                (1, 0)
-            } else {
-                (flow.max_in_flight.max(1), REQUEST_COPIES)
-            },
+            (max_in_flight, copies),
             Share::new(working_share),
             abort.clone(),
         ));
@@ -217,6 +230,8 @@ pub async fn run(
             stats: fstats,
             tx,
             budget: Share::new(batch_share),
+            max_batch_kib: max_batch_kib(batch_share, working_share, copies),
+            pool: sinks[i].pool(),
             stop: stop.clone(),
             abort: abort.clone(),
             runtime: tokio::runtime::Handle::current(),
@@ -375,7 +390,7 @@ async fn deliver_loop(
             }
             Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
             b = rx.recv(), if open && in_flight.len() < max_in_flight => match b {
-                Some(Queued { batch, bytes }) => {
+                Some(Queued { mut batch, bytes }) => {
                     let sink = Arc::clone(&sink);
                     let checkpoints = Arc::clone(&checkpoints);
                     let stats = Arc::clone(&stats);
@@ -396,6 +411,9 @@ async fn deliver_loop(
                         sink.deliver(&batch).await;
                         drop(work);
                         checkpoints.ack(batch.seq, &batch.ranges);
+                        if let Some(pool) = sink.pool() {
+                            pool.give(std::mem::take(&mut batch.data));
+                        }
                         fstats.last_ack_ms.store(stats.now_ms(), Ordering::Relaxed);
                         fstats.batches_pending.fetch_sub(1, Ordering::Relaxed);
                         drop(bytes);
@@ -537,5 +555,21 @@ pub fn progress_lines(stats: &Stats) -> [String; 2] {
 fn log_progress(stats: &Stats) {
     for line in progress_lines(stats) {
         tracing::info!("{line}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_weighs_no_more_than_its_request_copies_can_take() {
+        // The default budget, one flow: 2 MiB shares; a request copies its batch 3 times.
+        assert_eq!(max_batch_kib(2048, 2048, REQUEST_COPIES), 682);
+        // A file sink makes no copy: the whole batch share.
+        assert_eq!(max_batch_kib(2048, 2048, 0), 2048);
+        // Never below 64 KiB, never above the batch share.
+        assert_eq!(max_batch_kib(64, 64, 3), 64);
+        assert_eq!(max_batch_kib(100, 1 << 20, 3), 100);
     }
 }

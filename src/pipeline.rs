@@ -44,6 +44,11 @@ pub struct FlowReader {
     /// The flow's share of the memory budget (`maxBufferedBytes`) for batches being
     /// filled, queued or in flight.
     pub budget: Share,
+    /// The most a batch may weigh, in KiB: at most `budget`'s size, and small enough that
+    /// the copies its request makes fit the flow's working share.
+    pub max_batch_kib: u32,
+    /// Where a batch's buffer comes from (the sink's, which gives it back once sent).
+    pub pool: Option<Arc<crate::sink::pool::BufPool>>,
     /// Cancelled to stop reading (shutdown starts).
     pub stop: CancellationToken,
     /// Cancelled to give up sending (shutdown timed out).
@@ -73,6 +78,8 @@ impl FlowReader {
             stats,
             tx,
             budget,
+            max_batch_kib,
+            pool,
             stop,
             abort,
             runtime,
@@ -99,6 +106,8 @@ impl FlowReader {
             checkpoints: Arc::clone(&checkpoints),
             stats: Arc::clone(&stats),
             tx,
+            max_kib: max_batch_kib.clamp(1, budget.kib.max(1)),
+            pool,
             budget,
             held: None,
             abort,

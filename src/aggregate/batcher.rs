@@ -103,6 +103,10 @@ pub(crate) struct Emitter {
     pub(crate) tx: tokio::sync::mpsc::Sender<Queued>,
     /// The flow's share of the memory budget for batches.
     pub(crate) budget: Share,
+    /// The most a batch weighs, in KiB (at most the share).
+    pub(crate) max_kib: u32,
+    /// Where the next batch's buffer comes from.
+    pub(crate) pool: Option<Arc<crate::sink::pool::BufPool>>,
     /// The part of it the batch being filled holds.
     pub(crate) held: Option<tokio::sync::OwnedSemaphorePermit>,
     pub(crate) abort: CancellationToken,
@@ -142,13 +146,13 @@ impl Emitter {
             self.log_truncation(id);
         }
         let size = self.maker.out.len() + self.maker.keybuf.len();
-        // Full: by count, by bytes, or by the flow's share of the memory budget (a record
-        // that alone weighs more than the share goes in a batch of its own).
+        // Full: by count, by bytes, or by weight (`max_kib`, from the flow's shares of the
+        // memory budget; a record that alone weighs more goes in a batch of its own).
         let weight = (self.batch.data.len() + self.batch.keys.len() + size).div_ceil(1024);
         if !self.batch.is_empty()
             && (self.batch.len() >= self.max_records
                 || self.batch_bytes + size > self.max_bytes
-                || weight > self.budget.kib as usize)
+                || weight > self.max_kib as usize)
         {
             // Everything of this file before the record is in the batch or was dropped.
             if frame.offset > *covered {
@@ -271,7 +275,10 @@ impl Emitter {
         }
         // The next batch is likely the size of this one: room for it at once, rather
         // than a buffer that doubles (and is copied) its way up.
-        self.batch.data.reserve(batch.data.len());
+        match &self.pool {
+            Some(pool) => self.batch.data = pool.take(batch.data.len()),
+            None => self.batch.data.reserve(batch.data.len()),
+        }
         self.batch.records.reserve(batch.records.len());
         self.checkpoints.register(batch.seq, &batch.ranges);
         self.sent.extend(batch.ranges.iter().map(|r| (r.key, r.to)));

@@ -153,6 +153,13 @@ impl Aggregator {
     /// An aggregator whose aggregates never exceed `limit` bytes (magic and trailer
     /// included).
     pub fn new(limit: usize) -> Self {
+        Self::with_buffer(limit, Vec::new())
+    }
+
+    /// [`new`](Self::new), encoding the records into `records` (cleared first), a buffer
+    /// kept from an earlier aggregator (see [`into_buffer`](Self::into_buffer)).
+    pub fn with_buffer(limit: usize, mut records: Vec<u8>) -> Self {
+        records.clear();
         Aggregator {
             limit,
             keys: Vec::new(),
@@ -161,9 +168,14 @@ impl Aggregator {
             ehks: Vec::new(),
             ehk_index: HashMap::new(),
             tables_len: 0,
-            records: Vec::new(),
+            records,
             count: 0,
         }
+    }
+
+    /// The buffer the records were encoded into, for another aggregator.
+    pub fn into_buffer(self) -> Vec<u8> {
+        self.records
     }
 
     /// The size limit.
@@ -302,6 +314,33 @@ impl Aggregator {
         self.clear();
     }
 
+    /// [`finish_unsealed`](Self::finish_unsealed) in place: the aggregate is made in the
+    /// records' own buffer (the key tables moved in before the records, which are not
+    /// copied) and returned; `next` (cleared) holds the records of the next aggregate.
+    pub fn take_unsealed(&mut self, mut next: Vec<u8>) -> Vec<u8> {
+        next.clear();
+        let size = self.size();
+        let mut head = Vec::with_capacity(size - self.records.len() - DIGEST_LEN);
+        head.extend_from_slice(&MAGIC);
+        for k in &self.keys {
+            head.push(0x0A); // field 1
+            put_varint(&mut head, k.len() as u64);
+            head.extend_from_slice(k.as_bytes());
+        }
+        for e in &self.ehks {
+            head.push(0x12); // field 2
+            put_varint(&mut head, e.len() as u64);
+            head.extend_from_slice(e.as_bytes());
+        }
+        let mut out = std::mem::replace(&mut self.records, next);
+        out.reserve(head.len() + DIGEST_LEN);
+        out.splice(0..0, head);
+        out.extend_from_slice(&[0; DIGEST_LEN]);
+        debug_assert_eq!(out.len(), size);
+        self.clear();
+        out
+    }
+
     /// Drops the current aggregate.
     pub fn clear(&mut self) {
         self.keys.clear();
@@ -394,6 +433,34 @@ mod tests {
         let mut pb = Vec::new();
         prost::Message::encode(&d, &mut pb).unwrap();
         assert_eq!(&out[4..out.len() - 16], &pb[..]);
+    }
+
+    #[test]
+    fn an_aggregate_made_in_place_is_the_same_bytes_and_the_next_starts_empty() {
+        let fill = |agg: &mut Aggregator, n: usize| {
+            for i in 0..n {
+                let ehk = (i % 3 == 0).then(|| format!("{}", i * 7));
+                assert!(agg.try_add(&format!("k{}", i % 5), ehk.as_deref(), &[i as u8; 300]));
+            }
+        };
+        let mut copied = Aggregator::new(1 << 20);
+        let mut in_place = Aggregator::with_buffer(1 << 20, vec![9; 50]);
+        for n in [1, 40, 7] {
+            fill(&mut copied, n);
+            fill(&mut in_place, n);
+            let mut want = Vec::new();
+            copied.finish_unsealed(&mut want);
+            let got = in_place.take_unsealed(Vec::with_capacity(10));
+            assert_eq!(got, want, "{n} records");
+            assert!(in_place.is_empty());
+            assert_eq!(in_place.size(), EMPTY_SIZE);
+        }
+        let mut sealed = in_place.take_unsealed(Vec::new());
+        assert_eq!(sealed.len(), EMPTY_SIZE);
+        fill(&mut in_place, 2);
+        sealed = in_place.take_unsealed(sealed);
+        seal(&mut [&mut sealed[..]]);
+        assert_eq!(decode(&sealed).unwrap().records.len(), 2);
     }
 
     #[test]

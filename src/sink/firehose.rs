@@ -10,8 +10,7 @@ use std::ops::Range;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-
+use super::pool::BufPool;
 use super::retry::{classify, classify_sdk, Backoff, Failure, Reporter};
 use crate::config::{
     FlowConfig, FIREHOSE_MAX_BYTES_PER_CALL, FIREHOSE_MAX_RECORDS_PER_CALL,
@@ -32,6 +31,8 @@ pub struct FirehoseSink {
     initial_backoff: Duration,
     max_backoff: Duration,
     reporter: Reporter,
+    /// Request bodies, reused.
+    pool: Arc<BufPool>,
 }
 
 /// One Firehose record: consecutive user records, each followed by `\n`.
@@ -45,12 +46,13 @@ struct Entry {
 
 impl FirehoseSink {
     /// A sink for `stream` of `flow` using `client`. Makes no network call.
-    pub fn new(
+    pub(crate) fn new(
         client: aws_sdk_firehose::Client,
         region: &str,
         stream: &str,
         flow: &FlowConfig,
         stats: Arc<FlowStats>,
+        pool: Arc<BufPool>,
     ) -> Self {
         FirehoseSink {
             client,
@@ -65,7 +67,13 @@ impl FirehoseSink {
                 "flow {}: Firehose delivery stream '{stream}' in {region}",
                 flow.index
             )),
+            pool,
         }
+    }
+
+    /// Its reused buffers.
+    pub(crate) fn pool(&self) -> Arc<BufPool> {
+        Arc::clone(&self.pool)
     }
 
     /// Describes the delivery stream once; logs an ERROR naming stream, region and cause
@@ -169,7 +177,13 @@ impl FirehoseSink {
         let users: u64 = chunk.iter().map(|e| e.users.len() as u64).sum();
         FlowStats::add(&self.stats.record_send_attempts, users);
         // An input without records; the SDK sends `body` instead (see `send_body`).
-        let body = Bytes::from(put_record_batch_body(&self.stream, batch, chunk, buf));
+        let body = self.pool.bytes(put_record_batch_body(
+            &self.pool,
+            &self.stream,
+            batch,
+            chunk,
+            buf,
+        ));
         match self
             .client
             .put_record_batch()
@@ -269,15 +283,16 @@ fn request_len(entries: &[Entry]) -> usize {
 
 /// The JSON body of a PutRecordBatch request for `entries` (awsJson1.1, as the SDK writes
 /// it): each entry's user records, each with its `\n`, joined in `buf` and written in
-/// base64 (see [`super::send_body`]).
+/// base64 into a buffer of `pool` (see [`super::send_body`]).
 fn put_record_batch_body(
+    pool: &BufPool,
     stream: &str,
     batch: &Batch,
     entries: &[Entry],
     buf: &mut Vec<u8>,
 ) -> Vec<u8> {
     let size: usize = entries.iter().map(|e| super::base64_len(e.size) + 16).sum();
-    let mut out = Vec::with_capacity(size + 2 * stream.len() + 48);
+    let mut out = pool.take(size + 2 * stream.len() + 48);
     out.extend_from_slice(b"{\"DeliveryStreamName\":");
     write_valid_str(&mut out, stream);
     out.extend_from_slice(b",\"Records\":[");
@@ -330,7 +345,13 @@ mod tests {
             },
         ];
         let mut buf = Vec::new();
-        let body = put_record_batch_body("logs \"x\"", &batch, &entries, &mut buf);
+        let body = put_record_batch_body(
+            &BufPool::new(1 << 20),
+            "logs \"x\"",
+            &batch,
+            &entries,
+            &mut buf,
+        );
         let v: serde_json::Value = serde_json::from_slice(&body).expect("valid JSON");
         assert_eq!(v["DeliveryStreamName"], "logs \"x\"");
         let recs = v["Records"].as_array().unwrap();

@@ -22,9 +22,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use rand::Rng;
 
+use super::pool::BufPool;
 use super::response::{EntryResult, ResponseTap, Slot};
 use super::retry::{classify, classify_sdk, Backoff, Failure, Reporter};
 use crate::aggregate::kpl::{self, Aggregator};
@@ -69,6 +69,8 @@ pub struct KinesisSink {
     shards: Mutex<ShardCache>,
     /// Serialises `ListShards` calls of concurrent deliveries.
     refresh: tokio::sync::Mutex<()>,
+    /// Request bodies and aggregates, reused.
+    pool: Arc<BufPool>,
 }
 
 #[derive(Debug, Default)]
@@ -176,12 +178,13 @@ enum Outcome {
 
 impl KinesisSink {
     /// A sink for `stream` of `flow` using `client`. Makes no network call.
-    pub fn new(
+    pub(crate) fn new(
         client: aws_sdk_kinesis::Client,
         region: &str,
         stream: &str,
         flow: &FlowConfig,
         stats: Arc<FlowStats>,
+        pool: Arc<BufPool>,
     ) -> Self {
         KinesisSink {
             client,
@@ -198,7 +201,13 @@ impl KinesisSink {
             )),
             shards: Mutex::new(ShardCache::default()),
             refresh: tokio::sync::Mutex::new(()),
+            pool,
         }
+    }
+
+    /// Its reused buffers.
+    pub(crate) fn pool(&self) -> Arc<BufPool> {
+        Arc::clone(&self.pool)
     }
 
     fn is_arn(&self) -> bool {
@@ -350,7 +359,13 @@ impl KinesisSink {
     async fn put(&self, batch: &Batch, chunk: &mut [Entry]) -> Vec<Outcome> {
         let users: u64 = chunk.iter().map(|e| e.users.len()).sum();
         FlowStats::add(&self.stats.record_send_attempts, users);
-        let body = Bytes::from(put_records_body(self.is_arn(), &self.stream, batch, chunk));
+        let body = self.pool.bytes(put_records_body(
+            &self.pool,
+            self.is_arn(),
+            &self.stream,
+            batch,
+            chunk,
+        ));
         // An input without records; the SDK sends `body` instead (see `send_body`).
         let req = self.client.put_records().set_records(Some(Vec::new()));
         let req = if self.is_arn() {
@@ -529,11 +544,14 @@ impl KinesisSink {
         let mut by_shard: Vec<Option<Group>> = Vec::new();
         let mut by_key: HashMap<Cow<'_, str>, Group> = HashMap::new();
         let shared_random = random_key(&mut rng);
+        // What an aggregate of this batch will likely weigh: the batch spread over the
+        // shards (or one aggregate without a map), for its buffer.
+        let expected = (batch.data.len() / map.map_or(1, |m| m.len().max(1))).min(limit) + 1024;
         let mut next_shard = map.map_or(0, |m| rng.gen_range(0..m.len().max(1)));
-        let finish = |g: &mut Group, shard: Option<usize>| -> Entry {
-            let mut data = Vec::with_capacity(g.agg.size());
+        // `next`: the buffer for the group's next aggregate.
+        let finish = |g: &mut Group, shard: Option<usize>, next: Vec<u8>| -> Entry {
             let key = Key::Text(g.agg.first_key().unwrap_or("a").to_string());
-            g.agg.finish_unsealed(&mut data);
+            let data = g.agg.take_unsealed(next);
             let (ehk, shard) = match (map, shard) {
                 (Some(m), Some(s)) => (
                     Some(m.shards()[s].start.to_string()),
@@ -596,7 +614,7 @@ impl KinesisSink {
                 }
             };
             let new_group = || Group {
-                agg: Aggregator::new(limit),
+                agg: Aggregator::with_buffer(limit, self.pool.take(expected)),
                 users: Vec::new(),
                 bytes: 0,
             };
@@ -611,7 +629,9 @@ impl KinesisSink {
             };
             if !g.agg.try_add(&key, ehk.as_deref(), data) {
                 if !g.agg.is_empty() {
-                    out.push(finish(g, shard));
+                    // The group's next aggregate will be about as large.
+                    let next = self.pool.take(g.agg.size());
+                    out.push(finish(g, shard, next));
                 }
                 if !g.agg.try_add(&key, ehk.as_deref(), data) {
                     // Larger than an aggregate may be: sent alone, as the KPL does.
@@ -629,7 +649,7 @@ impl KinesisSink {
             .chain(by_key.into_values().map(|g| (None, g)));
         for (shard, mut g) in groups {
             if !g.agg.is_empty() {
-                out.push(finish(&mut g, shard));
+                out.push(finish(&mut g, shard, Vec::new()));
             }
         }
         // The entries with data are the aggregates (plain ones are copied from the batch
@@ -766,8 +786,14 @@ fn request_len(entries: &[Entry]) -> usize {
 
 /// The JSON body of a PutRecords request for `entries` (awsJson1.1, as the SDK writes
 /// it), written in one buffer of the right size: base64 straight from the batch or the
-/// aggregates, which are dropped once encoded (see [`super::send_body`]).
-fn put_records_body(arn: bool, stream: &str, batch: &Batch, entries: &mut [Entry]) -> Vec<u8> {
+/// aggregates, which go back to `pool` once encoded (see [`super::send_body`]).
+fn put_records_body(
+    pool: &BufPool,
+    arn: bool,
+    stream: &str,
+    batch: &Batch,
+    entries: &mut [Entry],
+) -> Vec<u8> {
     let size: usize = entries
         .iter()
         .map(|e| {
@@ -780,14 +806,17 @@ fn put_records_body(arn: bool, stream: &str, batch: &Batch, entries: &mut [Entry
         .sum::<usize>()
         + 2 * stream.len()
         + 40;
-    let mut out = Vec::with_capacity(size);
+    let mut out = pool.take(size);
     out.extend_from_slice(b"{\"Records\":[");
     for (i, e) in entries.iter_mut().enumerate() {
         if i > 0 {
             out.push(b',');
         }
         match e.data.take() {
-            Some(owned) => super::open_record_json(&mut out, &owned),
+            Some(owned) => {
+                super::open_record_json(&mut out, &owned);
+                pool.give(owned);
+            }
             None => super::open_record_json(&mut out, e.bytes(batch)),
         }
         out.extend_from_slice(b",\"PartitionKey\":");
@@ -865,7 +894,7 @@ mod tests {
             (true, "arn:aws:kinesis:us-east-1:1:stream/l\"s", "StreamARN"),
         ] {
             let mut entries = fresh();
-            let body = put_records_body(arn, stream, &batch, &mut entries);
+            let body = put_records_body(&BufPool::new(1 << 20), arn, stream, &batch, &mut entries);
             let v: serde_json::Value = serde_json::from_slice(&body).expect("valid JSON");
             assert_eq!(v[field], stream);
             let recs = v["Records"].as_array().unwrap();
@@ -886,7 +915,7 @@ mod tests {
                 "aggregates dropped once encoded"
             );
         }
-        let body = put_records_body(false, "s", &batch, &mut []);
+        let body = put_records_body(&BufPool::new(1 << 20), false, "s", &batch, &mut []);
         assert_eq!(body, br#"{"Records":[],"StreamName":"s"}"#);
     }
 

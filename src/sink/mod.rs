@@ -18,6 +18,7 @@ use crate::metrics::FlowStats;
 pub mod file;
 pub mod firehose;
 pub mod kinesis;
+pub mod pool;
 mod response;
 pub mod retry;
 
@@ -57,6 +58,10 @@ impl Sink {
         flow: &FlowConfig,
         stats: Arc<FlowStats>,
     ) -> Result<Sink, SinkError> {
+        // Batch and request buffers are kept within the flow's share (see `pool`).
+        let (batch_kib, working_kib) =
+            crate::pipeline::shares(config.max_buffered_bytes, config.flows.len());
+        let pool = pool::BufPool::new((batch_kib as usize + working_kib as usize) * 1024);
         match &flow.destination {
             Destination::OutputFile(target) => Ok(Sink::File(file::FileSink::open(
                 target,
@@ -74,6 +79,7 @@ impl Sink {
                     stream,
                     flow,
                     stats,
+                    pool,
                 )))
             }
             Destination::DeliveryStream(stream) => {
@@ -86,6 +92,7 @@ impl Sink {
                     stream,
                     flow,
                     stats,
+                    pool,
                 )))
             }
         }
@@ -98,6 +105,15 @@ impl Sink {
             Sink::File(_) => None,
             Sink::Kinesis(s) => s.preflight().await,
             Sink::Firehose(s) => s.preflight().await,
+        }
+    }
+
+    /// The buffers this sink reuses, which the flow's batches can share (none for a file).
+    pub fn pool(&self) -> Option<Arc<pool::BufPool>> {
+        match self {
+            Sink::File(_) => None,
+            Sink::Kinesis(s) => Some(s.pool()),
+            Sink::Firehose(s) => Some(s.pool()),
         }
     }
 

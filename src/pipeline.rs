@@ -106,7 +106,7 @@ impl FlowReader {
             checkpoints: Arc::clone(&checkpoints),
             stats: Arc::clone(&stats),
             tx,
-            max_kib: max_batch_kib.clamp(1, budget.kib.max(1)),
+            max_kib: max_batch_kib,
             pool,
             budget,
             held: None,

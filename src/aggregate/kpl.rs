@@ -157,7 +157,7 @@ impl Aggregator {
     }
 
     /// [`new`](Self::new), encoding the records into `records` (cleared first), a buffer
-    /// kept from an earlier aggregator (see [`into_buffer`](Self::into_buffer)).
+    /// kept for reuse.
     pub fn with_buffer(limit: usize, mut records: Vec<u8>) -> Self {
         records.clear();
         Aggregator {
@@ -171,11 +171,6 @@ impl Aggregator {
             records,
             count: 0,
         }
-    }
-
-    /// The buffer the records were encoded into, for another aggregator.
-    pub fn into_buffer(self) -> Vec<u8> {
-        self.records
     }
 
     /// The size limit.
@@ -296,21 +291,11 @@ impl Aggregator {
     /// until [`seal`] writes them, which hashes several aggregates at once.
     pub fn finish_unsealed(&mut self, out: &mut Vec<u8>) {
         out.reserve(self.size());
-        out.extend_from_slice(&MAGIC);
         let start = out.len();
-        for k in &self.keys {
-            out.push(0x0A); // field 1
-            put_varint(out, k.len() as u64);
-            out.extend_from_slice(k.as_bytes());
-        }
-        for e in &self.ehks {
-            out.push(0x12); // field 2
-            put_varint(out, e.len() as u64);
-            out.extend_from_slice(e.as_bytes());
-        }
+        self.write_head(out);
         out.extend_from_slice(&self.records);
-        debug_assert_eq!(out.len() - start + MAGIC.len(), self.size() - DIGEST_LEN);
         out.extend_from_slice(&[0; DIGEST_LEN]);
+        debug_assert_eq!(out.len() - start, self.size());
         self.clear();
     }
 
@@ -321,17 +306,7 @@ impl Aggregator {
         next.clear();
         let size = self.size();
         let mut head = Vec::with_capacity(size - self.records.len() - DIGEST_LEN);
-        head.extend_from_slice(&MAGIC);
-        for k in &self.keys {
-            head.push(0x0A); // field 1
-            put_varint(&mut head, k.len() as u64);
-            head.extend_from_slice(k.as_bytes());
-        }
-        for e in &self.ehks {
-            head.push(0x12); // field 2
-            put_varint(&mut head, e.len() as u64);
-            head.extend_from_slice(e.as_bytes());
-        }
+        self.write_head(&mut head);
         let mut out = std::mem::replace(&mut self.records, next);
         out.reserve(head.len() + DIGEST_LEN);
         out.splice(0..0, head);
@@ -339,6 +314,21 @@ impl Aggregator {
         debug_assert_eq!(out.len(), size);
         self.clear();
         out
+    }
+
+    /// Appends what comes before the records: the magic and the two key tables.
+    fn write_head(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&MAGIC);
+        for k in &self.keys {
+            out.push(0x0A); // field 1
+            put_varint(out, k.len() as u64);
+            out.extend_from_slice(k.as_bytes());
+        }
+        for e in &self.ehks {
+            out.push(0x12); // field 2
+            put_varint(out, e.len() as u64);
+            out.extend_from_slice(e.as_bytes());
+        }
     }
 
     /// Drops the current aggregate.

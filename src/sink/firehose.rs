@@ -31,7 +31,7 @@ pub struct FirehoseSink {
     initial_backoff: Duration,
     max_backoff: Duration,
     reporter: Reporter,
-    /// Request bodies, reused.
+    /// The flow's reused buffers: batch data and request bodies.
     pool: Arc<BufPool>,
 }
 

@@ -69,7 +69,7 @@ pub struct KinesisSink {
     shards: Mutex<ShardCache>,
     /// Serialises `ListShards` calls of concurrent deliveries.
     refresh: tokio::sync::Mutex<()>,
-    /// Request bodies and aggregates, reused.
+    /// The flow's reused buffers: batch data, request bodies and aggregates.
     pool: Arc<BufPool>,
 }
 

@@ -48,7 +48,9 @@ use aws_config::{AppName, BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_credential_types::Credentials;
 use aws_smithy_http_client::tls::{TlsContext, TrustStore};
-use aws_smithy_runtime_api::client::http::SharedHttpClient;
+use aws_smithy_runtime_api::client::http::{
+    HttpConnectorSettings, SharedHttpClient, SharedHttpConnector,
+};
 
 use crate::config::{Config, ServiceConfig};
 
@@ -83,6 +85,12 @@ pub struct CaBundleError {
 /// HTTP client. Makes no network call (credentials are fetched lazily, at the first
 /// request). Fails only on an unusable `AWS_CA_BUNDLE`.
 pub async fn sdk_config(config: &Config) -> Result<SdkConfig, CaBundleError> {
+    Ok(sdk_config_with(config, ca_bundle_from_env()?).await)
+}
+
+/// [`sdk_config`] with the TLS context of `AWS_CA_BUNDLE` already read (`None`: the
+/// system's roots).
+pub async fn sdk_config_with(config: &Config, tls: Option<TlsContext>) -> SdkConfig {
     let mut loader = aws_config::defaults(BehaviorVersion::latest()).timeout_config(
         TimeoutConfig::builder()
             .connect_timeout(config.connection_timeout)
@@ -109,14 +117,13 @@ pub async fn sdk_config(config: &Config) -> Result<SdkConfig, CaBundleError> {
             ),
         }
     }
-    let tls = ca_bundle_from_env()?;
     if let Some(client) = http_client(proxy_from_env(), tls) {
         loader = loader.http_client(client);
     }
     let base = loader.load().await;
 
     let Some(role_arn) = &config.assume_role_arn else {
-        return Ok(base);
+        return base;
     };
     tracing::debug!("AWS credentials: AssumeRole {role_arn}");
     // The STS client is built from the base configuration (its credentials sign the
@@ -142,10 +149,9 @@ pub async fn sdk_config(config: &Config) -> Result<SdkConfig, CaBundleError> {
         builder = builder.external_id(id.clone());
     }
     let provider = builder.build().await;
-    Ok(base
-        .into_builder()
+    base.into_builder()
         .credentials_provider(SharedCredentialsProvider::new(provider))
-        .build())
+        .build()
 }
 
 /// True when the environment names a proxy.
@@ -218,9 +224,6 @@ pub fn ca_bundle_context(path: &Path) -> Result<TlsContext, CaBundleError> {
 /// given trusted roots; `None` when neither is asked for (the SDK's default client, the
 /// same connector with the system's roots).
 fn http_client(proxy: bool, tls: Option<TlsContext>) -> Option<SharedHttpClient> {
-    use aws_smithy_http_client::proxy::ProxyConfig;
-    use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
-    use aws_smithy_http_client::{Builder, Connector};
     if !proxy && tls.is_none() {
         return None;
     }
@@ -229,22 +232,71 @@ fn http_client(proxy: bool, tls: Option<TlsContext>) -> Option<SharedHttpClient>
     }
     let tls = tls.unwrap_or_default();
     Some(
-        Builder::new().build_with_connector_fn(move |settings, components| {
-            let mut b = Connector::builder();
-            b.set_connector_settings(settings.cloned());
-            if let Some(c) = components {
-                b.set_sleep_impl(c.sleep_impl());
-            }
-            let b = if proxy {
-                b.proxy_config(ProxyConfig::from_env())
-            } else {
-                b
-            };
-            b.tls_provider(Provider::Rustls(CryptoMode::AwsLc))
-                .tls_context(tls.clone())
-                .build()
-        }),
+        aws_smithy_http_client::Builder::new().build_with_connector_fn(
+            move |settings, components| {
+                connector(
+                    settings.cloned(),
+                    components.and_then(|c| c.sleep_impl()),
+                    proxy,
+                    tls.clone(),
+                )
+            },
+        ),
     )
+}
+
+/// The SDK's hyper + rustls connector (aws-lc), with the proxy from the environment when
+/// `proxy`.
+fn connector(
+    settings: Option<HttpConnectorSettings>,
+    sleep: Option<aws_smithy_async::rt::sleep::SharedAsyncSleep>,
+    proxy: bool,
+    tls: TlsContext,
+) -> aws_smithy_http_client::Connector {
+    use aws_smithy_http_client::proxy::ProxyConfig;
+    use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+    let mut b = aws_smithy_http_client::Connector::builder();
+    b.set_connector_settings(settings);
+    b.set_sleep_impl(sleep);
+    let b = if proxy {
+        b.proxy_config(ProxyConfig::from_env())
+    } else {
+        b
+    };
+    b.tls_provider(Provider::Rustls(CryptoMode::AwsLc))
+        .tls_context(tls)
+        .build()
+}
+
+/// The connector of the record-carrying calls, which the sinks sign and send themselves
+/// (see `sink::rpc`): the same connector, roots, proxy and connect / read timeouts as the
+/// SDK clients, with its own connection pool.
+pub fn data_connector(config: &Config, tls: Option<TlsContext>) -> SharedHttpConnector {
+    let settings = HttpConnectorSettings::builder()
+        .connect_timeout(config.connection_timeout)
+        .read_timeout(config.socket_timeout)
+        .build();
+    SharedHttpConnector::new(connector(
+        Some(settings),
+        aws_smithy_async::rt::sleep::default_async_sleep(),
+        proxy_from_env(),
+        tls.unwrap_or_default(),
+    ))
+}
+
+/// The `User-Agent` of the calls the sinks send themselves: the agent and its version,
+/// then `app/<userAgent>` as the SDK writes an app name.
+pub fn user_agent(config: &Config) -> String {
+    let mut ua = format!("kinesis-tail/{}", env!("CARGO_PKG_VERSION"));
+    if let Some(app) = config
+        .user_agent
+        .as_ref()
+        .filter(|a| AppName::new((*a).clone()).is_ok())
+    {
+        ua.push_str(" app/");
+        ua.push_str(app);
+    }
+    ua
 }
 
 /// The region of one service: its own setting, else the one in its endpoint, else the

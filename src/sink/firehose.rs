@@ -11,7 +11,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::pool::BufPool;
-use super::retry::{classify, classify_sdk, Backoff, Failure, Reporter};
+use super::retry::{classify, classify_rpc, classify_sdk, Backoff, Failure, Reporter};
+use super::rpc::Rpc;
 use crate::config::{
     FlowConfig, FIREHOSE_MAX_BYTES_PER_CALL, FIREHOSE_MAX_RECORDS_PER_CALL,
     FIREHOSE_MAX_RECORD_BYTES,
@@ -23,7 +24,10 @@ use crate::metrics::FlowStats;
 /// Delivers batches to one Firehose delivery stream.
 #[derive(Debug)]
 pub struct FirehoseSink {
+    /// Describes the delivery stream.
     client: aws_sdk_firehose::Client,
+    /// Sends `PutRecordBatch`.
+    rpc: Rpc,
     stream: String,
     /// Size of concatenated records (`aggregatedRecordSizeBytes`), capped by the API limit.
     concat: Option<usize>,
@@ -48,6 +52,7 @@ impl FirehoseSink {
     /// A sink for `stream` of `flow` using `client`. Makes no network call.
     pub(crate) fn new(
         client: aws_sdk_firehose::Client,
+        rpc: Rpc,
         region: &str,
         stream: &str,
         flow: &FlowConfig,
@@ -56,6 +61,7 @@ impl FirehoseSink {
     ) -> Self {
         FirehoseSink {
             client,
+            rpc,
             stream: stream.to_string(),
             concat: flow
                 .aggregated_record_size_bytes
@@ -176,7 +182,6 @@ impl FirehoseSink {
     async fn put(&self, batch: &Batch, chunk: &[Entry], buf: &mut Vec<u8>) -> Vec<Option<Failure>> {
         let users: u64 = chunk.iter().map(|e| e.users.len() as u64).sum();
         FlowStats::add(&self.stats.record_send_attempts, users);
-        // An input without records; the SDK sends `body` instead (see `send_body`).
         let body = self.pool.bytes(put_record_batch_body(
             &self.pool,
             &self.stream,
@@ -184,16 +189,8 @@ impl FirehoseSink {
             chunk,
             buf,
         ));
-        match self
-            .client
-            .put_record_batch()
-            .delivery_stream_name(&self.stream)
-            .set_records(Some(Vec::new()))
-            .customize()
-            .mutate_request(super::send_body(body))
-            .send()
-            .await
-        {
+        let answer = self.rpc.call("PutRecordBatch", body).await;
+        match answer.and_then(|body| super::response::entries(&body, false)) {
             Ok(out) => {
                 let mut result = Vec::with_capacity(chunk.len());
                 let mut any_ok = false;
@@ -201,11 +198,9 @@ impl FirehoseSink {
                 let mut service = (0u64, String::new());
                 for (i, entry) in chunk.iter().enumerate() {
                     let n = entry.users.len() as u64;
-                    let code = match out.request_responses().get(i) {
+                    let code = match out.get(i) {
                         None => Some(("missing".to_string(), "response without this entry")),
-                        Some(r) => r
-                            .error_code()
-                            .map(|c| (c.to_string(), r.error_message().unwrap_or_default())),
+                        Some(r) => r.error.as_ref().map(|(c, m)| (c.clone(), m.as_str())),
                     };
                     match code {
                         None => {
@@ -252,7 +247,7 @@ impl FirehoseSink {
             Err(e) => {
                 FlowStats::add(&self.stats.service_errors, 1);
                 FlowStats::add(&self.stats.record_send_errors, users);
-                let (f, cause) = classify_sdk(&e);
+                let (f, cause) = classify_rpc(&e);
                 match f {
                     Failure::Fatal => self.reporter.fatal(&cause, self.max_backoff),
                     Failure::Throttled => {
@@ -283,7 +278,7 @@ fn request_len(entries: &[Entry]) -> usize {
 
 /// The JSON body of a PutRecordBatch request for `entries` (awsJson1.1, as the SDK writes
 /// it): each entry's user records, each with its `\n`, joined in `buf` and written in
-/// base64 into a buffer of `pool` (see [`super::send_body`]).
+/// base64 into a buffer of `pool` (handed to [`super::rpc::Rpc::call`]).
 fn put_record_batch_body(
     pool: &BufPool,
     stream: &str,

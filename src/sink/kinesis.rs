@@ -25,8 +25,8 @@ use std::time::{Duration, Instant};
 use rand::Rng;
 
 use super::pool::BufPool;
-use super::response::{EntryResult, ResponseTap, Slot};
-use super::retry::{classify, classify_sdk, Backoff, Failure, Reporter};
+use super::retry::{classify, classify_rpc, classify_sdk, Backoff, Failure, Reporter};
+use super::rpc::Rpc;
 use crate::aggregate::kpl::{self, Aggregator};
 use crate::aggregate::shards::{hash_keys, ShardMap};
 use crate::config::{
@@ -54,7 +54,10 @@ const MAX_KEY_BYTES: usize = 1024;
 /// Delivers batches to one Kinesis data stream.
 #[derive(Debug)]
 pub struct KinesisSink {
+    /// Describes the stream and lists its shards.
     client: aws_sdk_kinesis::Client,
+    /// Sends `PutRecords`.
+    rpc: Rpc,
     /// Stream name, or ARN when it starts with `arn:`.
     stream: String,
     kpl: bool,
@@ -180,6 +183,7 @@ impl KinesisSink {
     /// A sink for `stream` of `flow` using `client`. Makes no network call.
     pub(crate) fn new(
         client: aws_sdk_kinesis::Client,
+        rpc: Rpc,
         region: &str,
         stream: &str,
         flow: &FlowConfig,
@@ -188,6 +192,7 @@ impl KinesisSink {
     ) -> Self {
         KinesisSink {
             client,
+            rpc,
             stream: stream.to_string(),
             kpl: flow.aggregation == Aggregation::Kpl,
             aggregate_size: flow.aggregated_record_size_bytes,
@@ -366,39 +371,9 @@ impl KinesisSink {
             batch,
             chunk,
         ));
-        // An input without records; the SDK sends `body` instead (see `send_body`).
-        let req = self.client.put_records().set_records(Some(Vec::new()));
-        let req = if self.is_arn() {
-            req.stream_arn(&self.stream)
-        } else {
-            req.stream_name(&self.stream)
-        };
-        let tapped = Slot::default();
-        let req = req
-            .customize()
-            .mutate_request(super::send_body(body))
-            .interceptor(ResponseTap::new(Arc::clone(&tapped), self.kpl));
-        match req.send().await {
-            Ok(out) => {
-                // The entries as the tap read them, or as the SDK did when it could not.
-                let results = tapped
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .take()
-                    .unwrap_or_else(|| {
-                        out.records()
-                            .iter()
-                            .map(|r| EntryResult {
-                                error: r.error_code().map(|c| {
-                                    (
-                                        c.to_string(),
-                                        r.error_message().unwrap_or_default().to_string(),
-                                    )
-                                }),
-                                shard: r.shard_id().map(str::to_string),
-                            })
-                            .collect()
-                    });
+        let answer = self.rpc.call("PutRecords", body).await;
+        match answer.and_then(|body| super::response::entries(&body, self.kpl)) {
+            Ok(results) => {
                 let mut outcomes = Vec::with_capacity(chunk.len());
                 let mut throttled = (0u64, String::new());
                 let mut service = (0u64, String::new());
@@ -456,7 +431,7 @@ impl KinesisSink {
             Err(e) => {
                 FlowStats::add(&self.stats.service_errors, 1);
                 FlowStats::add(&self.stats.record_send_errors, users);
-                let (f, cause) = classify_sdk(&e);
+                let (f, cause) = classify_rpc(&e);
                 match f {
                     Failure::Fatal => {
                         if cause.starts_with("InvalidArgumentException") {
@@ -770,7 +745,6 @@ enum GroupKey<'a> {
     Key(Cow<'a, str>),
 }
 
-/// How many of the first `entries` fit in one request.
 fn request_len(entries: &[Entry]) -> usize {
     let mut bytes = 0;
     let mut n = 0;
@@ -786,7 +760,7 @@ fn request_len(entries: &[Entry]) -> usize {
 
 /// The JSON body of a PutRecords request for `entries` (awsJson1.1, as the SDK writes
 /// it), written in one buffer of the right size: base64 straight from the batch or the
-/// aggregates, which go back to `pool` once encoded (see [`super::send_body`]).
+/// aggregates, which go back to `pool` once encoded (handed to [`super::rpc::Rpc::call`]).
 fn put_records_body(
     pool: &BufPool,
     arn: bool,

@@ -7,10 +7,6 @@
 
 use std::sync::Arc;
 
-use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
-use aws_smithy_types::body::SdkBody;
-use bytes::Bytes;
-
 use crate::config::{Config, Destination, FlowConfig};
 use crate::event::Batch;
 use crate::metrics::FlowStats;
@@ -21,6 +17,7 @@ pub mod kinesis;
 pub mod pool;
 mod response;
 pub mod retry;
+mod rpc;
 
 /// The destination of one flow.
 #[derive(Debug)]
@@ -70,11 +67,30 @@ impl Sink {
                 stats,
             )?)),
             Destination::KinesisStream(stream) => {
-                let base = crate::aws::sdk_config(config).await?;
+                let tls = crate::aws::ca_bundle_from_env()?;
+                let base = crate::aws::sdk_config_with(config, tls.clone()).await;
                 let region = crate::aws::service_region(&config.kinesis, &base);
                 let client = crate::aws::kinesis_client(config, &base);
+                let endpoint = rpc::Endpoint::kinesis(
+                    region.as_ref(),
+                    base.use_fips().unwrap_or(false),
+                    base.use_dual_stack().unwrap_or(false),
+                    config.kinesis.endpoint.as_deref(),
+                    stream,
+                )
+                .await;
+                let rpc = rpc::Rpc::new(
+                    rpc::KINESIS,
+                    region.as_ref(),
+                    endpoint,
+                    crate::aws::data_connector(config, tls),
+                    base.credentials_provider(),
+                    crate::aws::user_agent(config),
+                    config.socket_timeout,
+                );
                 Ok(Sink::Kinesis(kinesis::KinesisSink::new(
                     client,
+                    rpc,
                     region.as_ref(),
                     stream,
                     flow,
@@ -83,11 +99,29 @@ impl Sink {
                 )))
             }
             Destination::DeliveryStream(stream) => {
-                let base = crate::aws::sdk_config(config).await?;
+                let tls = crate::aws::ca_bundle_from_env()?;
+                let base = crate::aws::sdk_config_with(config, tls.clone()).await;
                 let region = crate::aws::service_region(&config.firehose, &base);
                 let client = crate::aws::firehose_client(config, &base);
+                let endpoint = rpc::Endpoint::firehose(
+                    region.as_ref(),
+                    base.use_fips().unwrap_or(false),
+                    base.use_dual_stack().unwrap_or(false),
+                    config.firehose.endpoint.as_deref(),
+                )
+                .await;
+                let rpc = rpc::Rpc::new(
+                    rpc::FIREHOSE,
+                    region.as_ref(),
+                    endpoint,
+                    crate::aws::data_connector(config, tls),
+                    base.credentials_provider(),
+                    crate::aws::user_agent(config),
+                    config.socket_timeout,
+                );
                 Ok(Sink::Firehose(firehose::FirehoseSink::new(
                     client,
+                    rpc,
                     region.as_ref(),
                     stream,
                     flow,
@@ -124,21 +158,6 @@ impl Sink {
             Sink::Kinesis(s) => s.deliver(batch).await,
             Sink::Firehose(s) => s.deliver(batch).await,
         }
-    }
-}
-
-/// For `customize().mutate_request(..)`: sends `body` in place of the body the SDK
-/// serialized, before the SDK signs the request (the record-carrying requests are written
-/// by hand: the SDK's serializer copies each record into a blob, then grows a string with
-/// its base64, about an eighth of the agent's CPU at full speed). The SDK still resolves
-/// the endpoint, signs, sends, retries and parses the answer. Callers give the SDK an
-/// input without records, so a request whose body were not swapped would be refused by
-/// the service, never sent empty.
-pub(crate) fn send_body(body: Bytes) -> impl Fn(&mut HttpRequest) + Send + Sync + 'static {
-    move |r| {
-        r.headers_mut()
-            .insert("Content-Length", body.len().to_string());
-        *r.body_mut() = SdkBody::from(body.clone());
     }
 }
 

@@ -105,17 +105,51 @@ where
             (Failure::Fatal, text)
         }
         SdkError::ConstructionFailure(_) => (Failure::Fatal, text),
-        // A certificate that is not trusted does not become trusted by retrying sooner:
-        // one ERROR that says what to do.
-        SdkError::DispatchFailure(_) if text.contains("invalid peer certificate") => (
+        SdkError::DispatchFailure(_) => dispatch_failure(text),
+        _ => (Failure::Service, text),
+    }
+}
+
+/// Classifies a failed signed call (see [`super::rpc`]) and describes it for the log, as
+/// [`classify_sdk`] does the SDK's errors.
+pub(crate) fn classify_rpc(err: &super::rpc::RpcError) -> (Failure, String) {
+    use super::rpc::RpcError;
+    match err {
+        RpcError::Service {
+            status,
+            code,
+            message,
+            body,
+        } => {
+            let cause = match (code, message) {
+                (Some(c), Some(m)) => format!("{c}: {m}"),
+                (Some(c), None) => c.clone(),
+                _ => format!("HTTP {status}: {}", message.as_deref().unwrap_or(body)),
+            };
+            (classify(code.as_deref(), Some(*status)), cause)
+        }
+        RpcError::Credentials(text) | RpcError::Construction(text) => {
+            (Failure::Fatal, text.clone())
+        }
+        RpcError::Dispatch(text) => dispatch_failure(text.clone()),
+    }
+}
+
+/// A request that was not sent or not answered: transient, except a certificate that is
+/// not trusted, which does not become trusted by retrying sooner (one ERROR that says
+/// what to do).
+fn dispatch_failure(text: String) -> (Failure, String) {
+    if text.contains("invalid peer certificate") {
+        (
             Failure::Fatal,
             format!(
                 "the endpoint's TLS certificate is not trusted (behind a private CA or a \
                  TLS-inspecting proxy, set {} to its PEM bundle): {text}",
                 crate::aws::CA_BUNDLE_ENV
             ),
-        ),
-        _ => (Failure::Service, text),
+        )
+    } else {
+        (Failure::Service, text)
     }
 }
 

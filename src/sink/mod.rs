@@ -79,15 +79,8 @@ impl Sink {
                     stream,
                 )
                 .await;
-                let rpc = rpc::Rpc::new(
-                    rpc::KINESIS,
-                    region.as_ref(),
-                    endpoint,
-                    crate::aws::data_connector(config, tls),
-                    base.credentials_provider(),
-                    crate::aws::user_agent(config),
-                    config.socket_timeout,
-                );
+                let rpc =
+                    rpc::Rpc::for_sink(rpc::KINESIS, config, &base, tls, region.as_ref(), endpoint);
                 Ok(Sink::Kinesis(kinesis::KinesisSink::new(
                     client,
                     rpc,
@@ -110,14 +103,13 @@ impl Sink {
                     config.firehose.endpoint.as_deref(),
                 )
                 .await;
-                let rpc = rpc::Rpc::new(
+                let rpc = rpc::Rpc::for_sink(
                     rpc::FIREHOSE,
+                    config,
+                    &base,
+                    tls,
                     region.as_ref(),
                     endpoint,
-                    crate::aws::data_connector(config, tls),
-                    base.credentials_provider(),
-                    crate::aws::user_agent(config),
-                    config.socket_timeout,
                 );
                 Ok(Sink::Firehose(firehose::FirehoseSink::new(
                     client,

@@ -208,13 +208,31 @@ impl Rpc {
             region: region.to_string(),
             endpoint,
             connector,
-            credentials: CredentialCache {
-                provider: credentials,
-                current: tokio::sync::Mutex::new(None),
-            },
+            credentials: CredentialCache::new(credentials),
             user_agent,
             timeout,
         }
+    }
+
+    /// The calls of a sink: the configuration's connector (timeouts, proxy, `tls`), user
+    /// agent and `socketTimeoutMillis`, the credentials of `base`.
+    pub(crate) fn for_sink(
+        service: Service,
+        config: &crate::config::Config,
+        base: &aws_config::SdkConfig,
+        tls: Option<aws_smithy_http_client::tls::TlsContext>,
+        region: &str,
+        endpoint: Result<Endpoint, String>,
+    ) -> Rpc {
+        Rpc::new(
+            service,
+            region,
+            endpoint,
+            crate::aws::data_connector(config, tls),
+            base.credentials_provider(),
+            crate::aws::user_agent(config),
+            config.socket_timeout,
+        )
     }
 
     /// Posts `body` to `operation` (`PutRecords`); the body of the 200 answer.
@@ -368,6 +386,13 @@ struct CredentialCache {
 }
 
 impl CredentialCache {
+    fn new(provider: Option<SharedCredentialsProvider>) -> Self {
+        CredentialCache {
+            provider,
+            current: tokio::sync::Mutex::new(None),
+        }
+    }
+
     async fn get(&self) -> Result<Credentials, RpcError> {
         let now = SystemTime::now();
         let mut current = self.current.lock().await;
@@ -626,32 +651,23 @@ print(json.dumps({"signed": auth.signed_headers(auth.headers_to_sign(req)), "sig
             }
         }
         let loads = Arc::new(AtomicUsize::new(0));
-        let long = CredentialCache {
-            provider: Some(SharedCredentialsProvider::new(Counting(
-                Arc::clone(&loads),
-                Duration::from_secs(3600),
-            ))),
-            current: tokio::sync::Mutex::new(None),
-        };
+        let long = CredentialCache::new(Some(SharedCredentialsProvider::new(Counting(
+            Arc::clone(&loads),
+            Duration::from_secs(3600),
+        ))));
         for _ in 0..3 {
             assert_eq!(long.get().await.unwrap().access_key_id(), "AK0");
         }
         assert_eq!(loads.load(Ordering::SeqCst), 1);
         // Credentials within the refresh margin are loaded again at every call.
         let short_loads = Arc::new(AtomicUsize::new(0));
-        let short = CredentialCache {
-            provider: Some(SharedCredentialsProvider::new(Counting(
-                Arc::clone(&short_loads),
-                Duration::from_secs(60),
-            ))),
-            current: tokio::sync::Mutex::new(None),
-        };
+        let short = CredentialCache::new(Some(SharedCredentialsProvider::new(Counting(
+            Arc::clone(&short_loads),
+            Duration::from_secs(60),
+        ))));
         short.get().await.unwrap();
         assert_eq!(short.get().await.unwrap().access_key_id(), "AK1");
-        let none = CredentialCache {
-            provider: None,
-            current: tokio::sync::Mutex::new(None),
-        };
+        let none = CredentialCache::new(None);
         let e = none.get().await.unwrap_err();
         assert!(e.to_string().contains("credentials"), "{e}");
     }

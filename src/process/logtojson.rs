@@ -247,7 +247,7 @@ impl LogToJson {
         // through the pattern only.
         let fast_apache = fast_apache.filter(|_| names.len() == default_len);
         let java_check = match (fast_apache, match_pattern, lenient) {
-            (Some(_), None, false) => Some(JavaApache::new()?),
+            (Some(_), None, false) => Some(JavaApache),
             _ => None,
         };
         Ok(LogToJson {
@@ -367,20 +367,9 @@ impl LogToJson {
 /// one span chosen differently is COMMON's `bytes`, where Java's `INT|-` tries `INT` first
 /// (`-5` is `-5`, not `-`).
 #[derive(Debug)]
-struct JavaApache {
-    httpdate: Regex,
-}
+struct JavaApache;
 
 impl JavaApache {
-    fn new() -> Result<Self, regex::Error> {
-        Ok(JavaApache {
-            httpdate: Regex::new(&format!(
-                "^(?:{})$",
-                crate::java::translate(&java::httpdate())
-            ))?,
-        })
-    }
-
     /// True when the pattern captures `spans` (adjusted for COMMON's `bytes`).
     fn accepts(&self, s: &str, combined: bool, spans: &mut [(usize, usize); 9]) -> bool {
         let b = s.as_bytes();
@@ -393,7 +382,7 @@ impl JavaApache {
         if spans[0].0 != 0 || !iporhost(field(0)) || !user(field(1)) || !user(field(2)) {
             return false;
         }
-        if !self.httpdate.is_match(&s[spans[3].0..spans[3].1]) || spans[4].0 == spans[4].1 {
+        if !java_httpdate(field(3)) || spans[4].0 == spans[4].1 {
             return false;
         }
         let int_or_dash = |t: &[u8]| t == b"-" || java_int(t) == t.len() && !t.is_empty();
@@ -426,6 +415,98 @@ impl JavaApache {
                     || memchr::memmem::find(tail, "\u{2028}".as_bytes()).is_some()
                     || memchr::memmem::find(tail, "\u{2029}".as_bytes()).is_some())))
     }
+}
+
+/// The month names Java's `MONTH` takes (between `\b`s, which hold next to `/`).
+const MONTHS: [&[u8]; 23] = [
+    b"Jan",
+    b"January",
+    b"Feb",
+    b"February",
+    b"Mar",
+    b"March",
+    b"Apr",
+    b"April",
+    b"May",
+    b"Jun",
+    b"June",
+    b"Jul",
+    b"July",
+    b"Aug",
+    b"August",
+    b"Sep",
+    b"September",
+    b"Oct",
+    b"October",
+    b"Nov",
+    b"November",
+    b"Dec",
+    b"December",
+];
+
+/// True when the whole of `t` is Java's `HTTPDATE`:
+/// `MONTHDAY/MONTH/YEAR:HOUR:MINUTE:SECOND\sINT`, the pattern (`java::httpdate`) checked
+/// by hand. Every part of it ends where a character it cannot hold begins (a digit run
+/// before `/`, `:`, `\s` or a separator; a name before `/`), so each part is the maximal
+/// run there and is checked alone, with no backtracking to consider.
+fn java_httpdate(t: &[u8]) -> bool {
+    let digits = |at: usize| t[at..].iter().take_while(|c| c.is_ascii_digit()).count();
+    // MONTHDAY: 01-09, 10-29, 30, 31 or 1-9.
+    let n = digits(0);
+    let day = matches!(
+        &t[..n],
+        [b'1'..=b'9'] | [b'0', b'1'..=b'9'] | [b'1' | b'2', _] | [b'3', b'0' | b'1']
+    );
+    if !day || t.get(n) != Some(&b'/') {
+        return false;
+    }
+    let at = n + 1;
+    let Some(len) = t[at..].iter().position(|&c| c == b'/') else {
+        return false;
+    };
+    if !MONTHS.contains(&&t[at..at + len]) {
+        return false;
+    }
+    // YEAR: [1-9][0-9]*.
+    let at = at + len + 1;
+    let n = digits(at);
+    if n == 0 || t[at] == b'0' || t.get(at + n) != Some(&b':') {
+        return false;
+    }
+    // HOUR: 2[0-3] or [01]?[0-9].
+    let at = at + n + 1;
+    let n = digits(at);
+    if !matches!(&t[at..at + n], [_] | [b'0' | b'1', _] | [b'2', b'0'..=b'3'])
+        || t.get(at + n) != Some(&b':')
+    {
+        return false;
+    }
+    // MINUTE: [0-5][0-9].
+    let at = at + n + 1;
+    let n = digits(at);
+    if !matches!(&t[at..at + n], [b'0'..=b'5', _]) || t.get(at + n) != Some(&b':') {
+        return false;
+    }
+    // SECOND: ([0-5]?[0-9]|60), then maybe [:.,][0-9]+.
+    let at = at + n + 1;
+    let n = digits(at);
+    if !matches!(&t[at..at + n], [_] | [b'0'..=b'5', _] | b"60") {
+        return false;
+    }
+    let mut at = at + n;
+    if matches!(t.get(at), Some(b':' | b'.' | b',')) {
+        let n = digits(at + 1);
+        if n == 0 {
+            return false;
+        }
+        at += 1 + n;
+    }
+    // Java's `\s`, then INT to the end.
+    if !matches!(t.get(at), Some(b' ' | b'\t' | b'\n' | 0x0B | 0x0C | b'\r')) {
+        return false;
+    }
+    let zone = &t[at + 1..];
+    !zone.is_empty() && java_int(zone) == zone.len()
 }
 
 /// Length of the longest prefix of `t` that is Java's `INT` (`[+-]?[0-9]+`), 0 if none.
@@ -680,8 +761,96 @@ mod tests {
         java_both(false, line).unwrap();
         let mut spans = [(0, 0); 9];
         assert!(parse_apache(line, false, &mut spans));
-        assert!(JavaApache::new().unwrap().accepts(line, false, &mut spans));
+        assert!(JavaApache.accepts(line, false, &mut spans));
         assert_eq!(&line[spans[6].0..spans[6].1], "-5");
+    }
+
+    /// Java's `HTTPDATE`, translated, matched against the whole text: what
+    /// [`java_httpdate`] must answer.
+    fn httpdate_pattern() -> Regex {
+        Regex::new(&format!(
+            "^(?:{})$",
+            crate::java::translate(&java::httpdate())
+        ))
+        .unwrap()
+    }
+
+    /// Every one-character change to dates at the edges of each part (delete, insert or
+    /// replace with a character the pattern cares about) gets the pattern's answer.
+    #[test]
+    fn httpdate_agrees_with_the_pattern_next_to_valid_dates() {
+        let re = httpdate_pattern();
+        let dates = [
+            "10/Oct/2000:13:55:36 -0700",
+            "1/May/9:0:00:00 +1",
+            "31/December/2024:23:59:60.123\t5",
+            "09/Sep/1999:1:05:7,5\r-0",
+            "30/June/10:20:00:59:1 +0000",
+            "29/Feb/2000:19:40:00\n0",
+        ];
+        let alphabet: Vec<char> =
+            "0123456789/:., \t\n\r\u{b}\u{c}\u{a0}+-JanuryFebMchApilJgstSOoNvDmdx"
+                .chars()
+                .collect();
+        let mut tried = 0;
+        for date in dates {
+            assert!(java_httpdate(date.as_bytes()), "{date:?} is an HTTPDATE");
+            let chars: Vec<char> = date.chars().collect();
+            for i in 0..=chars.len() {
+                let mut variants = Vec::new();
+                if i < chars.len() {
+                    let mut v = chars.clone();
+                    v.remove(i);
+                    variants.push(v);
+                }
+                for &c in &alphabet {
+                    let mut v = chars.clone();
+                    v.insert(i, c);
+                    variants.push(v);
+                    if i < chars.len() {
+                        let mut v = chars.clone();
+                        v[i] = c;
+                        variants.push(v);
+                    }
+                }
+                for v in variants {
+                    let t: String = v.into_iter().collect();
+                    assert_eq!(java_httpdate(t.as_bytes()), re.is_match(&t), "{t:?}");
+                    tried += 1;
+                }
+            }
+        }
+        assert!(tried > 5000, "{tried} variants");
+    }
+
+    /// Each part's edges: every day, hour, minute and second from 0 to 99 with one and two
+    /// digits, every month name and a few that are not.
+    #[test]
+    fn httpdate_agrees_with_the_pattern_on_every_field_value() {
+        let re = httpdate_pattern();
+        let check = |t: String| assert_eq!(java_httpdate(t.as_bytes()), re.is_match(&t), "{t:?}");
+        for n in 0..100 {
+            for v in [format!("{n}"), format!("{n:02}"), format!("{n:03}")] {
+                check(format!("{v}/Oct/2000:13:55:36 -0700"));
+                check(format!("10/Oct/{v}:13:55:36 -0700"));
+                check(format!("10/Oct/2000:{v}:55:36 -0700"));
+                check(format!("10/Oct/2000:13:{v}:36 -0700"));
+                check(format!("10/Oct/2000:13:55:{v} -0700"));
+                check(format!("10/Oct/2000:13:55:36 {v}"));
+            }
+        }
+        for m in MONTHS
+            .iter()
+            .map(|m| String::from_utf8_lossy(m).into_owned())
+            .chain(
+                [
+                    "jan", "JAN", "Janu", "Sept", "Mayy", "", "Octobe", "Junee", "Oct/Oct",
+                ]
+                .map(String::from),
+            )
+        {
+            check(format!("10/{m}/2000:13:55:36 -0700"));
+        }
     }
 
     proptest! {

@@ -58,8 +58,14 @@ fn bench(c: &mut Criterion) {
 
 fn md5(c: &mut Criterion) {
     let mut g = c.benchmark_group("md5");
-    // Four aggregates of a 1 MiB batch to four shards; a batch's worth of record keys.
-    for (name, n, len) in [("4x256KiB", 4, 256 << 10), ("2500x400B", 2500, 400)] {
+    // The aggregates of a 1 MiB batch: one per shard of four, one per lane of AVX2 or of
+    // AVX-512; a batch's worth of record keys.
+    for (name, n, len) in [
+        ("4x256KiB", 4, 256 << 10),
+        ("8x128KiB", 8, 128 << 10),
+        ("16x64KiB", 16, 64 << 10),
+        ("2500x400B", 2500, 400),
+    ] {
         let msgs: Vec<Vec<u8>> = (0..n)
             .map(|i| (0..len).map(|j| (i * 7 + j * 13) as u8).collect())
             .collect();

@@ -2,7 +2,8 @@
 //!
 //! MD5 is a chain: each 64-byte block needs the state the block before it left, so one
 //! message cannot go faster than one core's latency chain (about 0.7 GB/s here). But a
-//! batch holds several KPL aggregates (one per shard), and each needs its own MD5 trailer.
+//! batch holds several KPL aggregates (as many as [`lanes`], when the sink chooses their
+//! size), and each needs its own MD5 trailer.
 //! Running them side by side in the lanes of one vector register costs about what one
 //! message costs alone: 16 lanes with AVX-512, 8 with AVX2. Without either, and for a
 //! single message, the `md-5` crate does the work.
@@ -34,14 +35,12 @@ pub fn lanes() -> usize {
 
 /// The MD5 of each message of `msgs`, in order.
 pub fn digests(msgs: &[&[u8]]) -> Vec<[u8; 16]> {
+    // `lanes` picks the engines the CPU has.
     #[cfg(target_arch = "x86_64")]
-    if msgs.len() > 1 {
-        if msgs.len() > 8 && std::arch::is_x86_feature_detected!("avx512f") {
-            return run::<16>(msgs, x86::compress16);
-        }
-        if std::arch::is_x86_feature_detected!("avx2") {
-            return run::<8>(msgs, x86::compress8);
-        }
+    match (lanes(), msgs.len()) {
+        (_, 0 | 1) | (1, _) => {}
+        (16, n) if n > 8 => return run::<16>(msgs, x86::compress16),
+        _ => return run::<8>(msgs, x86::compress8),
     }
     digests_scalar(msgs)
 }

@@ -269,12 +269,13 @@ fn connector(
 }
 
 /// The connector of the record-carrying calls, which the sinks sign and send themselves
-/// (see `sink::rpc`): the same connector, roots, proxy and connect / read timeouts as the
-/// SDK clients, with its own connection pool.
+/// (see `sink::rpc`): the same connector, roots, proxy and connect timeout as the SDK
+/// clients, with its own connection pool. It has no read timeout: `sink::rpc` bounds
+/// each whole call by `socketTimeoutMillis`, which a read timeout of the same length
+/// would only duplicate, with a second timer polled at every wakeup of the call.
 pub fn data_connector(config: &Config, tls: Option<TlsContext>) -> SharedHttpConnector {
     let settings = HttpConnectorSettings::builder()
         .connect_timeout(config.connection_timeout)
-        .read_timeout(config.socket_timeout)
         .build();
     SharedHttpConnector::new(connector(
         Some(settings),

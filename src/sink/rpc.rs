@@ -9,7 +9,7 @@
 //! the endpoint from the service's own endpoint rules ([`Endpoint::resolve`]), the SigV4
 //! signature from `aws-sigv4`, credentials from the `aws-config` provider chain (cached
 //! here until five minutes before they expire), and the SDK's hyper + rustls connector
-//! (same TLS roots, proxy and connect/read timeouts; see [`crate::aws::data_connector`]).
+//! (same TLS roots, proxy and connect timeout; see [`crate::aws::data_connector`]).
 //! Each call is bounded by `socketTimeoutMillis` as a whole. There is no retry here: the
 //! sinks retry what failed (see [`super::retry`]).
 //!
@@ -670,5 +670,59 @@ print(json.dumps({"signed": auth.signed_headers(auth.headers_to_sign(req)), "sig
         let none = CredentialCache::new(None);
         let e = none.get().await.unwrap_err();
         assert!(e.to_string().contains("credentials"), "{e}");
+    }
+
+    /// A server that takes the request and never answers, or answers the headers and
+    /// then stalls the body: the call ends at `socketTimeoutMillis` either way, naming
+    /// it (the connector has no read timeout of its own).
+    #[tokio::test]
+    async fn a_call_without_an_answer_ends_at_the_socket_timeout() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        for headers_only in [false, true] {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let port = listener.local_addr().unwrap().port();
+            let server = tokio::spawn(async move {
+                let (mut socket, _) = listener.accept().await.unwrap();
+                let mut buf = vec![0; 65536];
+                let _ = socket.read(&mut buf).await;
+                if headers_only {
+                    let _ = socket
+                        .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n{")
+                        .await;
+                }
+                tokio::time::sleep(Duration::from_secs(30)).await;
+                drop(socket);
+            });
+            let config = crate::config::load_str(
+                &format!(
+                    "socketTimeoutMillis: 300\nkinesis.endpoint: http://127.0.0.1:{port}\nflows:\n  - filePattern: /tmp/x.log\n    kinesisStream: s\n"
+                ),
+                std::path::Path::new("test.yaml"),
+            )
+            .unwrap()
+            .config;
+            let rpc = Rpc::new(
+                KINESIS,
+                "us-east-1",
+                Endpoint::from_url(&format!("http://127.0.0.1:{port}")),
+                crate::aws::data_connector(&config, None),
+                Some(SharedCredentialsProvider::new(Credentials::new(
+                    "AK", "secret", None, None, "test",
+                ))),
+                "kinesis-tail/0".into(),
+                config.socket_timeout,
+            );
+            let started = std::time::Instant::now();
+            let e = rpc
+                .call("PutRecords", Bytes::from_static(b"{}"))
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(&e, RpcError::Dispatch(m) if m == "no answer within 300 ms (socketTimeoutMillis)"),
+                "{e:?}"
+            );
+            assert!(started.elapsed() < Duration::from_secs(10));
+            server.abort();
+        }
     }
 }

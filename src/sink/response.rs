@@ -757,6 +757,24 @@ mod tests {
                 );
             }
         }
+        // A quote, backslash, escape or control character at every place of a long
+        // string, which the scanner reads sixteen bytes at a time.
+        for at in 0..40 {
+            for insert in [
+                "\"", "\\", "\\n", "\\u00e9", "\\q", "\u{1}", "\u{1f}", " ", "é",
+            ] {
+                let mut text = "x".repeat(40);
+                text.insert_str(at, insert);
+                for field in ["ShardId", "SequenceNumber"] {
+                    let body = format!("{{\"Records\":[{{\"{field}\":\"{text}\"}}]}}");
+                    assert_eq!(
+                        parse(body.as_bytes(), true),
+                        oracle::parse(body.as_bytes(), true),
+                        "{body}"
+                    );
+                }
+            }
+        }
         // Invalid UTF-8: refused in a string the sink reads or in a key, as serde does,
         // and not looked at in a skipped value, as serde does not.
         for (body, ok) in [

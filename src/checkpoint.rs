@@ -256,10 +256,6 @@ fn pause_in_write() -> Option<std::time::Duration> {
 /// interval (5 s on ext4). The acknowledgements of that interval are then sent again;
 /// nothing is lost. Syncing the directory too made each write about 60 % dearer.
 pub fn save(path: &Path, checkpoints: &Checkpoints) -> io::Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
     let tmp = PathBuf::from(format!("{}.tmp", path.display()));
     let create = || {
         OpenOptions::new()
@@ -275,10 +271,11 @@ pub fn save(path: &Path, checkpoints: &Checkpoints) -> io::Result<()> {
             create()?
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
             fs::DirBuilder::new()
                 .recursive(true)
                 .mode(0o750)
-                .create(&dir)?;
+                .create(dir.unwrap_or(Path::new(".")))?;
             create()?
         }
         Err(e) => return Err(e),

@@ -23,7 +23,10 @@ use md5::{Digest, Md5};
 pub fn lanes() -> usize {
     #[cfg(target_arch = "x86_64")]
     {
-        if std::arch::is_x86_feature_detected!("avx512f") {
+        // The 16-lane engine hands batches of eight or fewer to the AVX2 one.
+        if std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx2")
+        {
             return 16;
         }
         if std::arch::is_x86_feature_detected!("avx2") {
